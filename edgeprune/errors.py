@@ -1,0 +1,10 @@
+"""The one error type for user mistakes.
+
+A missing file, an unknown name, a malformed TOML or ONNX file, a checkpoint that does not
+fit the model: the library raises ``EdgepruneError`` and the CLI prints its message on one
+line and exits non-zero. Bugs keep their own exception types and tracebacks.
+"""
+
+
+class EdgepruneError(Exception):
+    """A problem with the user's input, reported in one line without a traceback."""

@@ -1,0 +1,58 @@
+"""Named things (models, methods, datasets, corruptions, runtimes) live in one registry each."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from edgeprune.errors import EdgepruneError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping from names to objects with an error that lists the known names on a typo.
+
+    >>> methods = Registry("pruning method")
+    >>> @methods.register("l1-filter")
+    ... def l1(group): ...
+    >>> methods.get("l1-filtr")
+    Traceback (most recent call last):
+    edgeprune.errors.EdgepruneError: unknown pruning method 'l1-filtr' (did you mean 'l1-filter'?); known: l1-filter
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
+        """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
+
+        def add(target: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = target
+            return target
+
+        return add if obj is None else add(obj)
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise EdgepruneError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self.names())}"
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
