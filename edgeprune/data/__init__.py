@@ -1,0 +1,1 @@
+"""Datasets (local paths only, never downloaded), eval bundles and corruptions."""

@@ -1,0 +1,225 @@
+"""Datasets from local paths only (never downloaded), held as uint8 NHWC arrays.
+
+``--data`` takes ``digits`` (sklearn's bundled handwritten digits), ``cifar10:<dir>``
+(torchvision's ``cifar-10-batches-py`` layout) or ``imagefolder:<dir>`` (one folder per
+class, optionally under ``train/``, ``val/``, ``test/``). Every dataset is split into
+train / val / test with a fixed seed and carries the normalisation its models expect.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.registry import Registry
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # uint8 (N, H, W, C)
+    labels: np.ndarray  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    name: str
+    source: str
+    train: Split
+    val: Split
+    test: Split
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: str  # training augmentation that suits the data: "shift", "crop-flip" or "none"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.test.images.shape[1:])
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+Loader = Callable[[str, "int | None", int], ImageDataset]  # (argument, input size, seed)
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def _stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int):
+    """Indices of train / val / test with per-class proportions kept (val, test fractions)."""
+    rng = np.random.default_rng(seed)
+    parts: tuple[list, list, list] = ([], [], [])
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_val, n_test = round(len(idx) * fractions[0]), round(len(idx) * fractions[1])
+        parts[1].append(idx[:n_val])
+        parts[2].append(idx[n_val : n_val + n_test])
+        parts[0].append(idx[n_val + n_test :])
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def _channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return tuple(pixels.mean(0).round(4).tolist()), tuple(np.maximum(pixels.std(0), 1e-3).round(4).tolist())
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
+
+
+@DATASETS.register("digits")
+def load_digits(argument: str, input_size: int | None, seed: int) -> ImageDataset:
+    """sklearn's 1,797 8x8 handwritten digits, upsampled (bilinear) to 32x32 and replicated to RGB."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    gray = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    images = _resize(gray, input_size or 32)
+    images = np.repeat(images[..., None], 3, axis=-1)
+    labels = bunch.target.astype(np.int64)
+    train, val, test = _stratified_split(labels, (0.1, 0.2), seed)
+    mean, std = _channel_stats(images[train])
+    return ImageDataset(
+        "digits", "sklearn.datasets.load_digits",
+        Split(images[train], labels[train]), Split(images[val], labels[val]), Split(images[test], labels[test]),
+        tuple(str(d) for d in range(10)), mean, std, augment="shift",
+    )
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles; allow only what rebuilds numpy arrays."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open("rb") as handle:
+            batch = _NumpyOnlyUnpickler(handle, encoding="latin1").load()
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(data), np.asarray(batch["labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as exc:
+        raise EdgepruneError(f"{path} is not a CIFAR-10 python batch: {exc}") from None
+
+
+@DATASETS.register("cifar10")
+def load_cifar10(argument: str, input_size: int | None, seed: int) -> ImageDataset:
+    """CIFAR-10 from a local folder in torchvision's layout; 5,000 training images held out for val."""
+    root = Path(argument).expanduser()
+    folder = root if (root / "test_batch").exists() else root / "cifar-10-batches-py"
+    needed = [folder / f"data_batch_{i}" for i in range(1, 6)] + [folder / "test_batch"]
+    absent = [p.name for p in needed if not p.is_file()]
+    if absent:
+        raise EdgepruneError(
+            f"cifar10:{argument}: expected torchvision's cifar-10-batches-py folder with "
+            f"data_batch_1..5 and test_batch; missing {', '.join(absent)} in {folder}"
+        )
+    parts = [_read_cifar_batch(p) for p in needed[:5]]
+    train_x, train_y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    test_x, test_y = _read_cifar_batch(needed[5])
+    order = np.random.default_rng(seed).permutation(len(train_y))
+    val_idx, train_idx = np.sort(order[:5000]), np.sort(order[5000:])
+    size = input_size or 32
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    return ImageDataset(
+        "cifar10", str(folder),
+        Split(_resize(train_x[train_idx], size), train_y[train_idx]),
+        Split(_resize(train_x[val_idx], size), train_y[val_idx]),
+        Split(_resize(test_x, size), test_y),
+        names, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment="crop-flip",
+    )
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
+
+
+def _read_folder(root: Path, classes: list[str], size: int) -> Split:
+    images, labels = [], []
+    for label, cls in enumerate(classes):
+        for path in sorted((root / cls).rglob("*")):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+                    scale = size / min(im.size)  # shorter side to size, then centre crop
+                    im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
+                    left, top = (im.width - size) // 2, (im.height - size) // 2
+                    images.append(np.asarray(im.crop((left, top, left + size, top + size))))
+            except OSError as exc:
+                raise EdgepruneError(f"cannot read image {path}: {exc}") from None
+            labels.append(label)
+    if not images:
+        return Split(np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64))
+    return Split(np.stack(images), np.asarray(labels, dtype=np.int64))
+
+
+@DATASETS.register("imagefolder")
+def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageDataset:
+    """One sub-folder per class; ``train/`` + ``test/`` (+ ``val/``) sub-folders are used as
+    given, otherwise one folder is split 70/10/20 per class. Images are resized (shorter side)
+    and centre-cropped to ``--input-size`` (default 224) and held in memory."""
+    root = Path(argument).expanduser()
+    if not root.is_dir():
+        raise EdgepruneError(f"imagefolder:{argument}: no such directory")
+    size = input_size or 224
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        train, test = _read_folder(root / "train", classes, size), _read_folder(root / "test", classes, size)
+        if (root / "val").is_dir():
+            val = _read_folder(root / "val", classes, size)
+        else:
+            tr, va, _ = _stratified_split(train.labels, (0.1, 0.0), seed)
+            train, val = Split(train.images[tr], train.labels[tr]), Split(train.images[va], train.labels[va])
+    else:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        every = _read_folder(root, classes, size)
+        tr, va, te = _stratified_split(every.labels, (0.1, 0.2), seed)
+        train, val, test = (Split(every.images[i], every.labels[i]) for i in (tr, va, te))
+    if len(classes) < 2 or len(train) == 0 or len(test) == 0:
+        raise EdgepruneError(f"imagefolder:{argument}: need at least two class folders with images")
+    # ImageNet statistics: what torchvision's models and most users' checkpoints expect.
+    return ImageDataset(
+        "imagefolder", str(root), train, val, test, tuple(classes),
+        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), augment="crop-flip",
+    )
+
+
+def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> ImageDataset:
+    """Parse ``name`` or ``name:argument`` and load it."""
+    name, _, argument = spec.partition(":")
+    loader = DATASETS.get(name)
+    if name != "digits" and not argument:
+        raise EdgepruneError(f"dataset {name!r} needs a local path: --data {name}:<dir>")
+    return loader(argument, input_size, seed)

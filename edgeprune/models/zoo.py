@@ -1,0 +1,90 @@
+"""Model constructors by name: edgeprune's own, torchvision's (``torchvision:<name>``) and a
+user's factory (``package.module:factory``). Weights are never downloaded."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch.nn as nn
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.models.cifar_resnet import CifarResNet, resnet18_cifar
+from edgeprune.models.small_resnet import SmallResNet
+from edgeprune.models.vgg_cifar import VGGCifar
+from edgeprune.registry import Registry
+
+ModelFactory = Callable[..., nn.Module]  # (num_classes, in_channels) -> module
+
+MODELS: Registry[ModelFactory] = Registry("model")
+MODELS.register("small-resnet", lambda num_classes, in_channels: SmallResNet(num_classes, in_channels))
+MODELS.register("resnet20", lambda num_classes, in_channels: CifarResNet(20, num_classes, in_channels))
+MODELS.register("resnet56", lambda num_classes, in_channels: CifarResNet(56, num_classes, in_channels))
+MODELS.register("resnet110", lambda num_classes, in_channels: CifarResNet(110, num_classes, in_channels))
+MODELS.register("resnet18-cifar", resnet18_cifar)
+MODELS.register("vgg16-bn-cifar", lambda num_classes, in_channels: VGGCifar(num_classes, in_channels))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build the unpruned architecture again."""
+
+    name: str  # a registered name, torchvision:<name>, or package.module:factory
+    num_classes: int
+    in_channels: int = 3
+    input_size: tuple[int, int] = (32, 32)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSpec:
+        return cls(data["name"], int(data["num_classes"]), int(data["in_channels"]), tuple(data["input_size"]))
+
+
+def _torchvision_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
+    import torchvision
+
+    if in_channels != 3:
+        raise EdgepruneError(f"torchvision:{name} takes 3-channel input, the data has {in_channels}")
+    try:
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    except ValueError:
+        known = ", ".join(torchvision.models.list_models(torchvision.models))
+        raise EdgepruneError(f"unknown torchvision model {name!r}; known: {known}") from None
+
+
+def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:  # a console script does not see the user's own files
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EdgepruneError(f"cannot import model factory module {module_name!r}: {exc}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise EdgepruneError(f"{module_name!r} has no callable {attr!r} to build the model")
+    params = inspect.signature(factory).parameters
+    kwargs = {k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if k in params}
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise EdgepruneError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def create_model(spec: ModelSpec) -> nn.Module:
+    """Build the unpruned architecture with random weights."""
+    if spec.name.startswith("torchvision:"):
+        return _torchvision_model(spec.name.split(":", 1)[1], spec.num_classes, spec.in_channels)
+    if ":" in spec.name:
+        return _user_factory(spec.name, spec.num_classes, spec.in_channels)
+    if spec.name not in MODELS:
+        raise EdgepruneError(
+            MODELS.unknown_message(spec.name) + ", torchvision:<name>, or package.module:factory"
+        )
+    return MODELS.get(spec.name)(num_classes=spec.num_classes, in_channels=spec.in_channels)

@@ -1,0 +1,156 @@
+"""Training and fine-tuning on in-memory uint8 data, with a recipe recorded next to results.
+
+The same :class:`TrainRecipe` is applied to every candidate of a sweep, so differences
+between ratios come from pruning alone (Pachon et al.'s condition for comparing rates).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from edgeprune.data.datasets import Split
+from edgeprune.errors import EdgepruneError
+
+Progress = Callable[[str], None]
+# Extra loss terms (network slimming's L1 on BN scales, distillation) and per-step hooks
+# (re-applying unstructured masks) that pruning methods plug into the same loop.
+Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]  # (model, x, logits)
+StepHook = Callable[[nn.Module], None]
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    epochs: int
+    lr: float
+    batch_size: int = 64
+    optimizer: str = "sgd"  # "sgd" (momentum 0.9, Nesterov) or "adamw"
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # "cosine", "onecycle" or "constant"
+    augment: str = "auto"  # "auto" (the dataset's), "shift", "crop-flip" or "none"
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+class Normalizer:
+    """Float NCHW in 0..255 -> normalised, with the same mean and std as the eval bundle."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC numpy -> float32 NCHW tensor in 0..255."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Batched, seeded random translation (``shift``: pad 2 with black) or random crop with
+    reflect padding 4 and horizontal flip (``crop-flip``), without a loop over images."""
+    if kind == "none":
+        return x
+    pad = 2 if kind == "shift" else 4
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="constant" if kind == "shift" else "reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)).view(n, 1, h, 1).expand(n, c, h, w + 2 * pad)
+    cols = (dx[:, None] + torch.arange(w)).view(n, 1, 1, w).expand(n, c, h, w)
+    out = padded.gather(2, rows).gather(3, cols)
+    if kind == "crop-flip":
+        flip = torch.rand(n, generator=generator) < 0.5
+        out[flip] = out[flip].flip(3)
+    return out
+
+
+def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise EdgepruneError(f"unknown optimizer {recipe.optimizer!r}; known: sgd, adamw")
+
+
+def _lr_factor(schedule: str, step: int, total: int) -> float:
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * step / total))
+    if schedule == "onecycle":  # linear warm-up over the first 15 %, then cosine down
+        warm = max(1, int(0.15 * total))
+        return (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+    raise EdgepruneError(f"unknown schedule {schedule!r}; known: cosine, onecycle, constant")
+
+
+def train(
+    model: nn.Module,
+    data: Split,
+    normalize: Normalizer,
+    recipe: TrainRecipe,
+    default_augment: str = "none",
+    penalty: Penalty | None = None,
+    after_step: StepHook | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Train ``model`` in place; returns the recipe and the per-epoch loss history."""
+    if recipe.epochs <= 0 or len(data) == 0:
+        return {"recipe": recipe.describe(), "loss": [], "seconds": 0.0}
+    kind = default_augment if recipe.augment == "auto" else recipe.augment
+    generator = torch.Generator().manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    images, labels = to_tensor(data.images), torch.from_numpy(data.labels)
+    optimizer = _optimizer(model, recipe)
+    steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
+    total = recipe.epochs * steps_per_epoch
+    history, step, started = [], 0, time.perf_counter()
+    for epoch in range(recipe.epochs):
+        model.train()
+        order = torch.randperm(len(labels), generator=generator)
+        loss_sum = 0.0
+        for start in range(0, len(order), recipe.batch_size):
+            index = order[start : start + recipe.batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.lr * _lr_factor(recipe.schedule, step, total)
+            x = normalize(augment(images[index], kind, generator))
+            logits = model(x)
+            loss = F.cross_entropy(logits, labels[index], label_smoothing=recipe.label_smoothing)
+            if penalty is not None:
+                loss = loss + penalty(model, x, logits)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step(model)
+            loss_sum += float(loss.detach()) * len(index)
+            step += 1
+        history.append(loss_sum / len(labels))
+        if progress:
+            progress(f"epoch {epoch + 1}/{recipe.epochs} loss {history[-1]:.4f}")
+    model.eval()
+    return {"recipe": recipe.describe(), "loss": history, "seconds": time.perf_counter() - started}
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
+    """PyTorch logits in eval mode (the reference the artifact is compared with)."""
+    model.eval()
+    parts = [
+        model(normalize(to_tensor(images[i : i + batch_size]))).float().numpy()
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

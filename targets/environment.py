@@ -1,0 +1,113 @@
+"""What machine a measurement ran on: platform, CPU, runtime versions, and on a Jetson its
+module, L4T release, power mode, clocks and temperatures.
+
+Every latency figure is stored with this record, because a number without the power mode
+and clocks it was measured at cannot be compared with another.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+TEGRA_RELEASE = Path("/etc/nv_tegra_release")
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
+
+
+def _read(path: Path) -> Optional[str]:
+    try:
+        return path.read_text(errors="replace").strip("\x00\n ")
+    except OSError:
+        return None
+
+
+def _run(cmd: list) -> Optional[str]:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    text = _read(Path("/proc/cpuinfo")) or ""
+    for key in ("model name", "Model", "Hardware"):
+        match = re.search(rf"^{key}\s*:\s*(.+)$", text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def parse_nvpmodel(text: str) -> Dict[str, str]:
+    """``nvpmodel -q`` prints e.g. ``NV Power Mode: MAXN`` then the mode number."""
+    result: Dict[str, str] = {}
+    match = re.search(r"NV Power Mode:\s*(\S+)", text)
+    if match:
+        result["power_mode"] = match.group(1)
+    numbers = re.findall(r"^\s*(\d+)\s*$", text, re.MULTILINE)
+    if numbers:
+        result["power_mode_id"] = numbers[-1]
+    return result
+
+
+def thermal_zones() -> Dict[str, float]:
+    """Temperatures in degrees Celsius by thermal zone type."""
+    temps: Dict[str, float] = {}
+    for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*")):
+        kind, value = _read(zone / "type"), _read(zone / "temp")
+        if kind and value and value.lstrip("-").isdigit():
+            temps[kind] = int(value) / 1000.0
+    return temps
+
+
+def gpu_clock_mhz() -> Optional[float]:
+    """Current GPU frequency of a Jetson (devfreq), in MHz."""
+    for path in Path("/sys/class/devfreq").glob("*"):
+        name = _read(path / "device" / "of_node" / "name") or path.name
+        if "gpu" in name or "gv11b" in name or "ga10b" in name or "gp10b" in name:
+            freq = _read(path / "cur_freq")
+            if freq and freq.isdigit():
+                return int(freq) / 1e6
+    return None
+
+
+def jetson_state() -> Optional[Dict[str, object]]:
+    """Module, release, power mode, clocks and temperatures; None when not on a Jetson."""
+    release = _read(TEGRA_RELEASE)
+    if release is None:
+        return None
+    state: Dict[str, object] = {
+        "module": _read(DEVICE_TREE_MODEL) or "unknown Jetson",
+        "l4t_release": release.splitlines()[0],
+    }
+    nvpmodel = _run(["nvpmodel", "-q"])
+    if nvpmodel:
+        state.update(parse_nvpmodel(nvpmodel))
+    state["gpu_clock_mhz"] = gpu_clock_mhz()
+    state["temperatures_c"] = thermal_zones()
+    return state
+
+
+def describe_environment(runtime_info: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+    env: Dict[str, object] = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+    }
+    if runtime_info:
+        env["runtime"] = runtime_info
+    jetson = jetson_state()
+    if jetson:
+        env["jetson"] = jetson
+    return env

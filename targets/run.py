@@ -1,0 +1,200 @@
+"""Device-side entry point: evaluate one artifact on one eval bundle and write the results.
+
+    python -m edgeprune.targets.run --artifact model.onnx --bundle bundle/ --out result/
+
+Needs only numpy and the runtime (onnxruntime, or tensorrt + pycuda), never torch, so the
+same command runs on the host and on a Jetson. It writes:
+
+- ``outputs.npz``: per split, the artifact's outputs (``logits/<split>``, and
+  ``features/<split>`` for the splits asked for);
+- ``run.json``: latency per batch size, memory, runtime and machine description.
+
+Metrics are computed on the host from these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.files import write_json, write_npz
+from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.environment import describe_environment
+from edgeprune.targets.latency import measure_latency
+from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
+from edgeprune.targets.runners import create_runner
+
+OUTPUTS_FILE = "outputs.npz"
+RUN_FILE = "run.json"
+LOGITS = "logits"
+
+
+def _log(message: str) -> None:
+    print(f"[runner] {message}", file=sys.stderr, flush=True)
+
+
+def _latency_batch(bundle: EvalBundle, split: str, batch_size: int) -> np.ndarray:
+    """The first ``batch_size`` images of a split (repeated if the split is smaller)."""
+    images = bundle.images(split)
+    index = np.arange(batch_size) % len(images)
+    return bundle.preprocess(np.asarray(images[index]))
+
+
+@dataclass(frozen=True)
+class DeviceJob:
+    """What the runner does with one artifact; renders itself as the runner's command line."""
+
+    runtime: str = "onnxruntime"
+    splits: Tuple[str, ...] = ()  # empty: every split of the bundle
+    feature_splits: Tuple[str, ...] = ()  # splits whose feature maps come back
+    feature_limit: Optional[int] = None  # at most this many feature maps per split
+    batch_size: int = 256
+    latency_batches: Tuple[int, ...] = (1, 64)
+    warmup: int = 10
+    iterations: int = 200
+    max_seconds: float = 3.0
+    threads: Optional[int] = None  # ONNX Runtime intra-op threads
+    providers: Tuple[str, ...] = ()  # ONNX Runtime execution providers
+    engine_options: Tuple[Tuple[str, str], ...] = ()  # TensorRT runner options
+
+    def runner_options(self) -> Dict[str, object]:
+        options: Dict[str, object] = dict(self.engine_options)
+        if self.runtime == "onnxruntime":
+            options["threads"] = self.threads
+            if self.providers:
+                options["providers"] = list(self.providers)
+        return options
+
+    def command(self, python: str, artifact: str, bundle: str, out: str) -> List[str]:
+        cmd = [python, "-m", "edgeprune.targets.run", "--artifact", artifact, "--bundle", bundle,
+               "--out", out, "--runtime", self.runtime, "--batch-size", str(self.batch_size),
+               "--latency-batches", ",".join(map(str, self.latency_batches)),
+               "--warmup", str(self.warmup), "--iterations", str(self.iterations),
+               "--max-seconds", str(self.max_seconds)]
+        if self.splits:
+            cmd += ["--splits", ",".join(self.splits)]
+        if self.feature_splits:
+            cmd += ["--feature-splits", ",".join(self.feature_splits)]
+        if self.feature_limit is not None:
+            cmd += ["--feature-limit", str(self.feature_limit)]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
+        if self.providers:
+            cmd += ["--providers", ",".join(self.providers)]
+        for key, value in self.engine_options:
+            cmd += ["--engine-option", f"{key}={value}"]
+        return cmd
+
+
+def evaluate_artifact(artifact: Path, bundle_dir: Path, out_dir: Path, job: DeviceJob = DeviceJob()) -> Dict[str, object]:
+    """Run ``artifact`` over the bundle's splits, time it, and write outputs and ``run.json``."""
+    started = time.time()
+    bundle = EvalBundle(bundle_dir)
+    splits = list(job.splits) or list(bundle.splits)
+    feature_limit = job.feature_limit
+    rss_before = current_rss_bytes()
+    outputs: Dict[str, np.ndarray] = {}
+    with create_runner(job.runtime, str(artifact), **job.runner_options()) as runner:
+        rss_session = current_rss_bytes() - rss_before
+        has_features = "features" in runner.output_names
+        for split in splits:
+            want_features = has_features and split in job.feature_splits
+            names = runner.output_names if want_features else [LOGITS]
+            collected: Dict[str, List[np.ndarray]] = {name: [] for name in names}
+            seen = 0
+            for batch in bundle.batches(split, job.batch_size):
+                result = runner.infer_batched(batch, names)
+                for name in names:
+                    value = result[name]
+                    if name != LOGITS and feature_limit is not None:
+                        value = value[: max(0, feature_limit - seen)]
+                    collected[name].append(value)
+                seen += len(batch)
+                if want_features and feature_limit is not None and seen >= feature_limit:
+                    names = [LOGITS]  # enough feature maps: fetch logits only from here on
+            for name, parts in collected.items():
+                outputs[f"{name}/{split}"] = np.concatenate(parts) if parts else np.zeros((0,))
+            _log(f"{split}: {seen} images")
+        runner.timings.clear()
+        latency = {}
+        for size in job.latency_batches:
+            batch = _latency_batch(bundle, splits[0], size)
+            latency[str(size)] = measure_latency(
+                runner, batch, job.warmup, job.iterations, job.max_seconds, [LOGITS]
+            )
+            _log(f"latency batch {size}: p50 {latency[str(size)]['p50_ms']:.3f} ms")
+        runtime_info = dict(runner.info)
+    record = {
+        "artifact": str(artifact),
+        "artifact_bytes": artifact.stat().st_size,
+        "bundle": str(bundle_dir),
+        "splits": splits,
+        "job": asdict(job),
+        "latency": latency,
+        "memory": {
+            "peak_rss_bytes": peak_rss_bytes(),
+            "runtime_session_rss_bytes": rss_session,
+            "process_rss_before_runtime_bytes": rss_before,
+            "note": "peak resident memory of the runner process (numpy + runtime, no torch)",
+        },
+        "environment": describe_environment(runtime_info),
+        "wall_seconds": time.time() - started,
+    }
+    write_npz(out_dir / OUTPUTS_FILE, outputs)
+    write_json(out_dir / RUN_FILE, record)
+    return record
+
+
+def _int_list(text: str) -> List[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edgeprune.targets.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--artifact", required=True, type=Path)
+    parser.add_argument("--bundle", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--runtime", default="onnxruntime")
+    parser.add_argument("--splits", default="", help="comma-separated; default: all")
+    parser.add_argument("--feature-splits", default="", help="splits whose feature maps are kept")
+    parser.add_argument("--feature-limit", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--latency-batches", type=_int_list, default=[1, 64])
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--max-seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--providers", default="", help="ONNX Runtime execution providers")
+    parser.add_argument("--engine-option", action="append", default=[], help="TensorRT runner KEY=VALUE")
+    args = parser.parse_args(argv)
+    job = DeviceJob(
+        runtime=args.runtime,
+        splits=tuple(s for s in args.splits.split(",") if s),
+        feature_splits=tuple(s for s in args.feature_splits.split(",") if s),
+        feature_limit=args.feature_limit,
+        batch_size=args.batch_size,
+        latency_batches=tuple(args.latency_batches),
+        warmup=args.warmup,
+        iterations=args.iterations,
+        max_seconds=args.max_seconds,
+        threads=args.threads,
+        providers=tuple(p for p in args.providers.split(",") if p),
+        engine_options=tuple(tuple(item.split("=", 1)) for item in args.engine_option),
+    )
+    try:
+        evaluate_artifact(args.artifact, args.bundle, args.out, job)
+    except EdgepruneError as exc:
+        print(f"edgeprune runner: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

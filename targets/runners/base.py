@@ -1,0 +1,73 @@
+"""The runner interface: a context manager with ``infer(feeds) -> outputs`` that records timings.
+
+One runner per runtime (ONNX Runtime, TensorRT) gives one evaluation path: every metric is
+computed on the host from what a runner returned.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+class Runner:
+    """Base class. Subclasses implement ``_activate``, ``_deactivate`` and ``_infer``.
+
+    ``_infer`` returns the outputs and, where the runtime can separate them, a dict of
+    component times in milliseconds (``h2d_ms``, ``compute_ms``, ``d2h_ms``) as trtexec reports.
+    """
+
+    runtime = "base"
+
+    def __init__(self) -> None:
+        self.input_names: List[str] = []
+        self.output_names: List[str] = []
+        self.fixed_batch: Optional[int] = None  # set when the artifact has a static batch size
+        self.timings: List[Dict[str, float]] = []
+        self.info: Dict[str, object] = {}
+
+    def __enter__(self) -> "Runner":
+        self._activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._deactivate()
+
+    def infer(
+        self, feeds: Dict[str, np.ndarray], outputs: Optional[Sequence[str]] = None
+    ) -> Dict[str, np.ndarray]:
+        """Run one inference; ``outputs`` restricts which outputs are fetched."""
+        start = time.perf_counter()
+        result, components = self._infer(feeds, list(outputs) if outputs else self.output_names)
+        record = {"total_ms": (time.perf_counter() - start) * 1e3}
+        record.update(components)
+        self.timings.append(record)
+        return result
+
+    def infer_batched(
+        self, batch: np.ndarray, outputs: Optional[Sequence[str]] = None
+    ) -> Dict[str, np.ndarray]:
+        """Infer one batch through the first input, padding to a static batch size if needed."""
+        n = len(batch)
+        if self.fixed_batch and n != self.fixed_batch:
+            if n > self.fixed_batch:
+                parts = [
+                    self.infer_batched(batch[i : i + self.fixed_batch], outputs)
+                    for i in range(0, n, self.fixed_batch)
+                ]
+                return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            pad = np.zeros((self.fixed_batch - n,) + batch.shape[1:], dtype=batch.dtype)
+            result = self.infer({self.input_names[0]: np.concatenate([batch, pad])}, outputs)
+            return {k: v[:n] for k, v in result.items()}
+        return self.infer({self.input_names[0]: batch}, outputs)
+
+    def _activate(self) -> None:
+        raise NotImplementedError
+
+    def _deactivate(self) -> None:
+        pass
+
+    def _infer(self, feeds: Dict[str, np.ndarray], outputs: List[str]):
+        raise NotImplementedError
