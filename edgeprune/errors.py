@@ -8,3 +8,9 @@ line and exits non-zero. Bugs keep their own exception types and tracebacks.
 
 class EdgepruneError(Exception):
     """A problem with the user's input, reported in one line without a traceback."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

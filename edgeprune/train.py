@@ -54,8 +54,8 @@ class Normalizer:
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC numpy -> float32 NCHW tensor in 0..255."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    """uint8 NHWC numpy (memory-mapped arrays included) -> float32 NCHW tensor in 0..255."""
+    return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float()
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import atomic_path
 
 INPUT_NAME = "input"
@@ -130,13 +130,16 @@ def export_onnx(
     import onnx
 
     path = Path(path)
-    model = model.eval()
+    was_training = model.training
+    model.eval()
     example = torch.zeros(1, *input_shape)
     cam_head = find_cam_head(model, example) if settings.feature_output else None
     module: nn.Module = model
     output_names: tuple[str, ...] = (LOGITS,)
     if cam_head is not None:
-        module = _WithFeatures(model, dict(model.named_modules())[cam_head.feature_layer])
+        # eval() on the wrapper too: the exporter restores the exported module's mode
+        # afterwards, which would otherwise switch the user's model to training mode.
+        module = _WithFeatures(model, dict(model.named_modules())[cam_head.feature_layer]).eval()
         output_names = (LOGITS, FEATURES)
     dynamic_axes = None
     if settings.dynamic_batch:
@@ -154,6 +157,8 @@ def export_onnx(
                 dynamic_axes=dynamic_axes, opset_version=settings.opset, do_constant_folding=True, **kwargs,
             )
         except Exception as exc:  # the exporter raises many types for unsupported models
-            raise EdgepruneError(f"ONNX export failed: {str(exc).splitlines()[0]}") from None
+            raise EdgepruneError(f"ONNX export failed: {first_line(exc)}") from None
+        finally:
+            model.train(was_training)
         onnx.checker.check_model(str(tmp))
     return ExportedModel(path, tuple(input_shape), output_names, settings.opset, cam_head)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import atomic_path
 from edgeprune.models.zoo import ModelSpec, create_model
 
@@ -81,13 +81,12 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported object"
         raise EdgepruneError(
             f"checkpoint {path} holds pickled Python objects, which edgeprune never executes "
-            f"(torch.load weights_only=True refused: {first}); save a state_dict instead"
+            f"(torch.load weights_only=True refused: {first_line(exc)}); save a state_dict instead"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise EdgepruneError(f"{path} is not a readable PyTorch checkpoint: {str(exc).splitlines()[0]}") from None
+        raise EdgepruneError(f"{path} is not a readable PyTorch checkpoint: {first_line(exc)}") from None
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict]:

@@ -77,14 +77,17 @@ def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
     return model
 
 
+def check_model_name(name: str) -> None:
+    """Fail early on a registered-name typo, before any work is done."""
+    if ":" not in name and name not in MODELS:
+        raise EdgepruneError(MODELS.unknown_message(name) + ", torchvision:<name>, or package.module:factory")
+
+
 def create_model(spec: ModelSpec) -> nn.Module:
     """Build the unpruned architecture with random weights."""
     if spec.name.startswith("torchvision:"):
         return _torchvision_model(spec.name.split(":", 1)[1], spec.num_classes, spec.in_channels)
     if ":" in spec.name:
         return _user_factory(spec.name, spec.num_classes, spec.in_channels)
-    if spec.name not in MODELS:
-        raise EdgepruneError(
-            MODELS.unknown_message(spec.name) + ", torchvision:<name>, or package.module:factory"
-        )
+    check_model_name(spec.name)
     return MODELS.get(spec.name)(num_classes=spec.num_classes, in_channels=spec.in_channels)

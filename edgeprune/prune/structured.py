@@ -87,6 +87,21 @@ def channel_counts(model: nn.Module) -> dict[str, list[int]]:
     return counts
 
 
+def aligned_keep(kept: int, current: int, multiple: int) -> int:
+    """Channels to keep, rounded half-up to the nearest multiple but never to zero."""
+    aligned = max(multiple, (2 * kept + multiple) // (2 * multiple) * multiple)
+    return min(aligned, current)
+
+
+class AlignedPruner(tp.pruner.BasePruner):
+    """Torch-Pruning rounds the kept channels *down* to ``round_to``; a small layer then
+    rounds to zero and is silently left unpruned (16 channels at ratio 0.75 keep 4 -> 0).
+    Round to the nearest multiple, never below one, instead."""
+
+    def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+        return current_channels - aligned_keep(current_channels - n_pruned, current_channels, round_to)
+
+
 def structured_prune(
     model: nn.Module,
     ratio: float,
@@ -107,7 +122,7 @@ def structured_prune(
         if name not in modules:
             raise EdgepruneError(f"per-layer ratio names unknown module {name!r}")
         overrides[modules[name]] = layer_ratio
-    pruner = tp.pruner.BasePruner(
+    pruner = AlignedPruner(
         model,
         example_input,
         importance=criterion,

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.targets.runners.base import Runner
 
 
@@ -44,7 +44,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(str(self.artifact), options, providers=self.providers)
         except Exception as exc:  # ORT raises its own types for malformed models
-            raise EdgepruneError(f"ONNX Runtime cannot load {self.artifact}: {str(exc).splitlines()[0]}") from None
+            raise EdgepruneError(f"ONNX Runtime cannot load {self.artifact}: {first_line(exc)}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         batch_dim = self.session.get_inputs()[0].shape[0]

@@ -1,0 +1,172 @@
+"""The ``edgeprune`` command. Each subcommand parses, calls one library function, prints.
+
+User mistakes (``EdgepruneError``) print one line and exit with status 2; Ctrl-C keeps what
+finished and exits with 130. Bugs keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgeprune import __version__
+from edgeprune.config import FIELDS, RunConfig, build_config, read_config_file
+from edgeprune.errors import EdgepruneError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # No abbreviations: --finetune-epoch must not silently mean --finetune-epochs.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # one line, not usage + error
+        raise EdgepruneError(f"{message} (see {self.prog} --help)")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
+    for key, f in FIELDS.items():
+        default = getattr(defaults, f.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        parser.add_argument(
+            f"--{key}", dest=f"cfg_{f.name}", default=argparse.SUPPRESS, metavar=key.split("-")[-1].upper(),
+            help=f"{f.metadata['help']} (default: {shown!s})" if shown not in ("", 0) else f.metadata["help"],
+        )
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, str]:
+    return {name[4:].replace("_", "-"): value for name, value in vars(args).items() if name.startswith("cfg_")}
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from edgeprune.pipeline import compress
+    from edgeprune.progress import Progress
+    from edgeprune.report.table import summary_rows, text_table
+
+    file_values = read_config_file(args.config) if args.config else {}
+    config = build_config(file_values, _flag_values(args))
+    results, selection = compress(config, Progress(quiet=args.quiet))
+    print(text_table(summary_rows(results, selection)))
+    print()
+    print(f"selected: {selection['explanation']}")
+    for row in selection["candidates"]:
+        if not row["feasible"]:
+            print(f"  rejected {row['name']}: {'; '.join(row['reasons'])}")
+    print(f"run directory: {config.run_dir}  (report.md, results.json, selection.json)")
+    return 0
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from edgeprune.targets.profile import shipped_profiles
+
+    for profile in shipped_profiles().values():
+        peak = profile.peak.for_precision(profile.runtime.precision)
+        peak_text = f"{peak:g} T {profile.runtime.precision}" if peak else "measured at run time"
+        bandwidth = f"{profile.memory.bandwidth_gbps:g} GB/s" if profile.memory.bandwidth_gbps else "measured"
+        aliases = f" (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
+        print(f"{profile.name}{aliases}")
+        print(f"    {profile.description}")
+        print(
+            f"    peak {peak_text}, memory {bandwidth}, DLA {profile.features.dla_cores}, "
+            f"2:4 sparsity {'yes' if profile.features.sparsity_2_4 else 'no'}, channel multiple "
+            f"{profile.features.channel_multiple}, runtime {profile.runtime.default} {profile.runtime.precision}"
+        )
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from edgeprune.prune import METHODS
+
+    for name in METHODS.names():
+        method = METHODS.get(name)
+        print(f"{name:22s} {method.kind:16s} {method.description}")
+    return 0
+
+
+def _load_run(run_dir: Path) -> dict:
+    from edgeprune.files import read_json
+
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise EdgepruneError(f"{run_dir} has no results.json (is it a finished edgeprune run directory?)")
+    return read_json(path)
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from edgeprune.files import write_json
+    from edgeprune.report.markdown import write_markdown_report
+    from edgeprune.report.table import summary_rows, text_table
+    from edgeprune.select import Constraints, select_candidate
+
+    results = _load_run(args.run_dir)
+    stored = results["config"]
+    constraints = Constraints(
+        args.max_acc_drop if args.max_acc_drop is not None else stored["max-acc-drop"],
+        args.max_ece_increase if args.max_ece_increase is not None else stored["max-ece-increase"],
+    )
+    selection = select_candidate(results, constraints)
+    write_json(Path(args.run_dir) / "selection.json", selection)
+    write_markdown_report(Path(args.run_dir), results, selection)
+    print(text_table(summary_rows(results, selection)))
+    print(f"\nselected: {selection['explanation']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from edgeprune.files import read_json
+    from edgeprune.report.markdown import write_markdown_report
+
+    results = _load_run(args.run_dir)
+    selection = read_json(Path(args.run_dir) / "selection.json")
+    print(write_markdown_report(Path(args.run_dir), results, selection))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgeprune", description="Prune CNNs, deploy them to Jetson-class devices, and evaluate the deployed artifact.")
+    parser.add_argument("--version", action="version", version=f"edgeprune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    compress = sub.add_parser("compress", help="prune at several ratios, export, evaluate the artifacts, select, report")
+    compress.add_argument("--config", help="TOML file with the same keys as these flags (flags win)")
+    compress.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_config_flags(compress)
+    compress.set_defaults(handler=cmd_compress)
+
+    targets = sub.add_parser("targets", help="list the device profiles edgeprune ships")
+    targets.set_defaults(handler=cmd_targets)
+
+    methods = sub.add_parser("methods", help="list the pruning methods")
+    methods.set_defaults(handler=cmd_methods)
+
+    select = sub.add_parser("select", help="re-decide an existing run under new constraints (nothing is recomputed)")
+    select.add_argument("run_dir", type=Path)
+    select.add_argument("--max-acc-drop", type=float, default=None, help="largest accuracy drop allowed, in points")
+    select.add_argument("--max-ece-increase", type=float, default=None, help="largest ECE increase allowed")
+    select.set_defaults(handler=cmd_select)
+
+    report = sub.add_parser("report", help="write the report of an existing run again")
+    report.add_argument("run_dir", type=Path)
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except EdgepruneError as exc:
+        print(f"edgeprune: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("edgeprune: interrupted; finished results are kept, rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Run configuration: one frozen dataclass whose fields are the CLI flags and the TOML keys.
+
+``--config run.toml`` takes the same keys as the flags (``finetune-epochs = 3``); flags win.
+Defaults live here only: the CLI parser reads them from the dataclass. The resolved
+configuration is written to ``run.toml`` in the run directory, which is itself a valid
+``--config`` file, so ``edgeprune compress --config runs/x/run.toml`` reproduces a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprune.errors import EdgepruneError
+
+
+def _opt(default: Any, help: str, result: bool = False, kind: str = "") -> Any:
+    """A config field. ``result=True``: changing it changes the candidates' results, so a
+    finished run directory cannot be resumed under a different value."""
+    metadata = {"help": help, "result": result, "kind": kind}
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    target: str = _opt("host-cpu", "device profile name or path to a .toml profile (edgeprune targets)")
+    model: str = _opt("small-resnet", "registered model, torchvision:<name>, or package.module:factory", True)
+    weights: str = _opt("", "checkpoint of the unpruned model (state dict; loaded with weights_only=True); empty: train one", True, "path")
+    data: str = _opt("digits", "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)", True)
+    input_size: int = _opt(0, "input height and width (0: the dataset's default)", True)
+    method: str = _opt("l1-filter", "pruning method (edgeprune methods lists them)", True)
+    ratios: tuple = _opt((0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios")
+    out: str = _opt("", "run directory (default: runs/<model>-<data>-<method>)", kind="path")
+    seed: int = _opt(0, "seed for data split, training, fine-tuning and pruning", True)
+    train_epochs: int = _opt(15, "epochs to train the baseline when no --weights are given", True)
+    train_lr: float = _opt(0.1, "peak learning rate of baseline training", True)
+    finetune_epochs: int = _opt(3, "fine-tuning epochs after pruning, identical for every ratio", True)
+    finetune_lr: float = _opt(0.01, "fine-tuning learning rate, identical for every ratio", True)
+    batch_size: int = _opt(64, "training and fine-tuning batch size", True)
+    optimizer: str = _opt("sgd", "sgd | adamw", True)
+    schedule: str = _opt("cosine", "cosine | onecycle | constant", True)
+    round_to: int = _opt(0, "keep channel counts multiples of this (0: the target's channel multiple)", True)
+    allocation: str = _opt("uniform", "uniform (same rate per layer) | global (ranked across layers)", True)
+    ignore_layers: tuple = _opt((), "module names to leave unpruned, besides first conv and classifier", True, "list")
+    prune_steps: int = _opt(1, "iterative pruning: reach each ratio in this many steps", True)
+    precision: str = _opt("", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)")
+    opset: int = _opt(17, "ONNX opset", True)
+    eval_batch_size: int = _opt(256, "batch size of the accuracy / calibration pass")
+    latency_batch: int = _opt(64, "throughput batch size timed besides batch 1")
+    latency_iterations: int = _opt(200, "timed iterations per latency figure (also bounded by 3 s)")
+    latency_warmup: int = _opt(10, "untimed warm-up iterations before timing")
+    max_acc_drop: float = _opt(1.0, "selection: largest accuracy drop allowed, in points")
+    max_ece_increase: float = _opt(0.01, "selection: largest ECE increase allowed (absolute)")
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out:
+            return Path(self.out).expanduser()
+        data = self.data.split(":")[0]
+        model = self.model.replace(":", "-").replace(".", "-")
+        return Path("runs") / f"{model}-{data}-{self.method}"
+
+    def to_toml(self) -> str:
+        lines = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            lines.append(f"# {f.metadata['help']}")
+            lines.append(f"{key_of(f.name)} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    def result_keys(self) -> dict[str, Any]:
+        """The values a finished candidate depends on."""
+        return {key_of(f.name): getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["result"]}
+
+
+def key_of(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+FIELDS = {key_of(f.name): f for f in dataclasses.fields(RunConfig)}
+
+
+def parse_ratios(value: Any) -> tuple[float, ...]:
+    """``[0.25, 0.5]``, ``"0.25,0.5"`` or ``"start:stop:step"`` (stop included)."""
+    try:
+        if isinstance(value, (list, tuple)):
+            ratios = [float(v) for v in value]
+        elif ":" in str(value):
+            start, stop, step = (float(v) for v in str(value).split(":"))
+            if step <= 0:
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            ratios = [round(start + i * step, 6) for i in range(count)]
+        else:
+            ratios = [float(v) for v in str(value).split(",") if v.strip()]
+    except (TypeError, ValueError):
+        raise EdgepruneError(f"ratios: cannot read {value!r}; use 0.25,0.5,0.75 or start:stop:step") from None
+    if not ratios or any(not 0 < r < 1 for r in ratios):
+        raise EdgepruneError(f"ratios must lie strictly between 0 and 1, got {value!r}")
+    return tuple(sorted(set(ratios)))
+
+
+def _convert(key: str, value: Any) -> Any:
+    f = FIELDS[key]
+    kind = f.metadata["kind"]
+    if kind == "ratios":
+        return parse_ratios(value)
+    if kind == "list":
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        return tuple(str(v).strip() for v in items if str(v).strip())
+    target_type = type(f.default)
+    if target_type is bool:
+        if isinstance(value, bool):
+            return value
+        raise EdgepruneError(f"{key} must be true or false, got {value!r}")
+    try:
+        if target_type is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return target_type(value)
+    except (TypeError, ValueError):
+        raise EdgepruneError(f"{key} must be {target_type.__name__}, got {value!r}") from None
+
+
+def _check_key(key: str, source: str) -> None:
+    if key not in FIELDS:
+        close = difflib.get_close_matches(key, FIELDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise EdgepruneError(f"{source}: unknown key {key!r}{hint}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path).expanduser()
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise EdgepruneError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EdgepruneError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        _check_key(key, str(path))
+        if isinstance(value, dict):
+            raise EdgepruneError(f"{path}: {key!r} must be a value, not a table")
+    return data
+
+
+def build_config(file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, overridden by the config file, overridden by flags; validated."""
+    merged: dict[str, Any] = {}
+    for source in (file_values or {}, flag_values or {}):
+        for key, value in source.items():
+            _check_key(key, "configuration")
+            merged[FIELDS[key].name] = _convert(key, value)
+    config = RunConfig(**merged)
+    _validate(config)
+    return config
+
+
+def _validate(config: RunConfig) -> None:
+    checks = [
+        (config.train_epochs >= 0, "train-epochs must be >= 0"),
+        (config.finetune_epochs >= 0, "finetune-epochs must be >= 0"),
+        (config.train_lr > 0 and config.finetune_lr > 0, "learning rates must be > 0"),
+        (config.batch_size > 0 and config.eval_batch_size > 0 and config.latency_batch > 0, "batch sizes must be > 0"),
+        (config.latency_iterations >= 10, "latency-iterations must be >= 10"),
+        (config.latency_warmup >= 0, "latency-warmup must be >= 0"),
+        (config.prune_steps >= 1, "prune-steps must be >= 1"),
+        (config.round_to >= 0, "round-to must be >= 0"),
+        (config.input_size >= 0, "input-size must be >= 0"),
+        (config.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
+        (config.allocation in ("uniform", "global"), "allocation must be uniform or global"),
+        (config.precision in ("", "fp32", "fp16", "int8"), "precision must be fp32, fp16 or int8"),
+        (config.optimizer in ("sgd", "adamw"), "optimizer must be sgd or adamw"),
+        (config.schedule in ("cosine", "onecycle", "constant"), "schedule must be cosine, onecycle or constant"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EdgepruneError(message)

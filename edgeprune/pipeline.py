@@ -1,0 +1,287 @@
+"""The compress sweep: prepare -> baseline -> (prune -> fine-tune -> export -> evaluate) per
+ratio -> assemble results -> select -> report. Each step is a public function.
+
+A finished candidate (its ``metrics.json`` exists) is never recomputed, so rerunning an
+interrupted or finished command resumes; a run directory refuses a configuration whose
+result-determining values differ from those it was made with.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from edgeprune.config import RunConfig, key_of, read_config_file
+from edgeprune.data.datasets import ImageDataset, load_dataset
+from edgeprune.errors import EdgepruneError
+from edgeprune.evaluate import ARTIFACT, EvaluationSetup, evaluate_model
+from edgeprune.export import ExportSettings
+from edgeprune.files import read_json, write_json, write_text
+from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
+from edgeprune.models.zoo import check_model_name
+from edgeprune.progress import Progress
+from edgeprune.provenance import provenance
+from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
+from edgeprune.select import Constraints, select_candidate
+from edgeprune.targets.bundle import EvalBundle, write_bundle
+from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
+from edgeprune.targets.graph_cost import graph_costs
+from edgeprune.targets.profile import TargetProfile, load_target
+from edgeprune.targets.run import DeviceJob
+from edgeprune.train import Normalizer, TrainRecipe, train
+
+RESULTS_SCHEMA = "edgeprune-results/1"
+MODEL_FILE = "model.pt"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class Workspace:
+    """What every step of a run shares."""
+
+    config: RunConfig
+    run_dir: Path
+    target: TargetProfile
+    dataset: ImageDataset
+    spec: ModelSpec
+    setup: EvaluationSetup
+    progress: Progress
+
+    @property
+    def round_to(self) -> int:
+        return self.config.round_to or self.target.features.channel_multiple
+
+    @property
+    def precision(self) -> str:
+        return self.config.precision or self.target.runtime.precision
+
+
+def candidate_name(method: str, ratio: float) -> str:
+    return f"{method}-{ratio:.2f}"
+
+
+def open_run_dir(config: RunConfig) -> Path:
+    """Create the run directory, or check that an existing one was made compatibly."""
+    run_dir = config.run_dir
+    stored_path = run_dir / "run.toml"
+    if stored_path.exists():
+        stored = read_config_file(stored_path)
+        changed = [
+            f"{key} = {stored.get(key)!r} (now {value!r})"
+            for key, value in config.result_keys().items()
+            if _normalise(stored.get(key)) != _normalise(value)
+        ]
+        if changed:
+            raise EdgepruneError(
+                f"{run_dir} was made with different settings: {'; '.join(changed)}; "
+                "use another --out, or delete that directory to start over"
+            )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(stored_path, f"# edgeprune run configuration; reuse with: edgeprune compress --config {stored_path}\n" + config.to_toml())
+    return run_dir
+
+
+def _normalise(value: object) -> object:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def prepare(config: RunConfig, progress: Progress) -> Workspace:
+    """Resolve target, data and model; write the eval bundle once."""
+    # Names and paths are checked before the run directory is touched.
+    target = load_target(config.target)
+    METHODS.get(config.method)
+    check_model_name(config.model)
+    if config.weights and not Path(config.weights).expanduser().is_file():
+        raise EdgepruneError(f"checkpoint not found: {config.weights}")
+    progress(f"loading data {config.data}")
+    dataset = load_dataset(config.data, config.input_size or None, config.seed)
+    run_dir = open_run_dir(config)
+    h, w, c = dataset.image_shape
+    spec = ModelSpec(config.model, dataset.num_classes, c, (h, w))
+    bundle_dir = run_dir / "bundle"
+    if (bundle_dir / "bundle.json").exists():
+        bundle = EvalBundle(bundle_dir)
+    else:
+        bundle = write_bundle(
+            bundle_dir, {"clean": (dataset.test.images, dataset.test.labels)}, dataset.mean, dataset.std,
+            dataset.num_classes, dataset.class_names, info={"dataset": dataset.describe()},
+        )
+    job = DeviceJob(
+        batch_size=config.eval_batch_size,
+        latency_batches=(1, config.latency_batch),
+        warmup=config.latency_warmup,
+        iterations=config.latency_iterations,
+        feature_splits=("clean",),
+    )
+    setup = EvaluationSetup(bundle, job, ExportSettings(opset=config.opset), Normalizer(dataset.mean, dataset.std))
+    progress(
+        f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
+        f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes"
+    )
+    return Workspace(config, run_dir, target, dataset, spec, setup, progress)
+
+
+def _recipe(ws: Workspace, epochs: int, lr: float) -> TrainRecipe:
+    c = ws.config
+    return TrainRecipe(epochs=epochs, lr=lr, batch_size=c.batch_size, optimizer=c.optimizer, schedule=c.schedule, seed=c.seed)
+
+
+def baseline_model(ws: Workspace) -> nn.Module:
+    """The unpruned model: the user's weights, or trained here (and cached)."""
+    path = ws.run_dir / "baseline" / MODEL_FILE
+    if path.exists():
+        return load_model(path)[0]
+    torch.manual_seed(ws.config.seed)
+    model = create_model(ws.spec)
+    if ws.config.weights:
+        ws.progress(f"baseline: loading weights {ws.config.weights}")
+        load_weights(model, ws.config.weights, ws.spec.name)
+        history = {"weights": ws.config.weights}
+    else:
+        recipe = _recipe(ws, ws.config.train_epochs, ws.config.train_lr)
+        ws.progress(f"baseline: training {ws.spec.name} for {recipe.epochs} epochs")
+        history = train(model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment,
+                        progress=ws.progress.scoped("baseline"))
+    save_model(path, model.eval(), ws.spec, {"training": history})
+    return model.eval()
+
+
+def _training_batches(ws: Workspace, count: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A few fixed training batches for data-driven pruning criteria."""
+    from edgeprune.train import to_tensor
+
+    order = np.random.default_rng(ws.config.seed).permutation(len(ws.dataset.train))
+    batches = []
+    for i in range(count):
+        index = order[i * ws.config.batch_size : (i + 1) * ws.config.batch_size]
+        if len(index):
+            images = ws.setup.normalize(to_tensor(ws.dataset.train.images[index]))
+            batches.append((images, torch.from_numpy(ws.dataset.train.labels[index])))
+    return batches
+
+
+def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[nn.Module, dict]:
+    """Prune a copy of the baseline at ``ratio`` and fine-tune it (cached as model.pt)."""
+    name = candidate_name(ws.config.method, ratio)
+    path = ws.run_dir / name / MODEL_FILE
+    if path.exists():
+        model, _, metadata = load_model(path)
+        return model, metadata
+    progress = ws.progress.scoped(name)
+    model = copy.deepcopy(baseline)
+    h, w = ws.spec.input_size
+    settings = PruneSettings(
+        allocation=ws.config.allocation, round_to=ws.round_to, ignore=ws.config.ignore_layers,
+        steps=ws.config.prune_steps, seed=ws.config.seed,
+    )
+    context = PruneContext(torch.zeros(1, ws.spec.in_channels, h, w), lambda: _training_batches(ws), ws.config.seed)
+    recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
+    started = time.perf_counter()
+    progress(f"pruning {ratio:.0%} with {ws.config.method}")
+
+    def finetune_between(m: nn.Module, step: int) -> None:
+        progress(f"fine-tuning after step {step + 1}/{settings.steps}")
+        train(m, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment)
+
+    report = prune_model(model, ws.config.method, ratio, settings, context, finetune_between)
+    prune_seconds = time.perf_counter() - started
+    progress(f"fine-tuning {recipe.epochs} epochs")
+    history = train(model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment, progress=progress)
+    metadata = {"pruning": report, "finetune": history, "prune_seconds": prune_seconds}
+    save_model(path, model.eval(), ws.spec, metadata)
+    return model.eval(), metadata
+
+
+def evaluate_entry(ws: Workspace, model: nn.Module, name: str, extra: dict) -> dict:
+    """Metrics of one model's artifact, cached in ``<name>/metrics.json``."""
+    path = ws.run_dir / name / METRICS_FILE
+    if path.exists():
+        return read_json(path)
+    started = time.perf_counter()
+    metrics = evaluate_model(model, ws.run_dir / name, ws.setup, ws.progress.scoped(name))
+    metrics.update({"name": name, "evaluate_seconds": time.perf_counter() - started, **extra})
+    write_json(path, metrics)  # written last: its presence marks the candidate finished
+    return metrics
+
+
+def device_estimates(ws: Workspace, name: str, peaks: MachinePeaks | None) -> dict:
+    """Estimated latency (batch 1 and the throughput batch) and memory on the target."""
+    artifact = ws.run_dir / name / ARTIFACT
+    peaks = peaks_for(ws.target, peaks)
+    estimates = {"target": ws.target.name, "precision": ws.precision, "estimated": True, "latency": {}}
+    for batch in (1, ws.config.latency_batch):
+        costs = graph_costs(artifact, batch)
+        estimates["latency"][str(batch)] = estimate_latency(costs, ws.target, ws.precision, peaks)
+        if batch == 1:
+            estimates["memory"] = estimate_memory(costs, ws.precision)
+    return estimates
+
+
+def _versus(entry: dict, base: dict) -> dict:
+    ece, ece0 = entry["calibration"]["ece"], base["calibration"]["ece"]
+    p50, p50_0 = entry["latency"]["1"]["p50_ms"], base["latency"]["1"]["p50_ms"]
+    return {
+        "accuracy_drop_points": 100 * (base["accuracy"] - entry["accuracy"]),
+        "ece_increase": ece - ece0,
+        "ece_change_relative_percent": 100 * (ece0 - ece) / ece0 if ece0 > 0 else None,
+        "params_reduction": 1 - entry["size"]["params"] / base["size"]["params"],
+        "macs_reduction": 1 - entry["size"]["macs"] / base["size"]["macs"],
+        "host_speedup_batch1": p50_0 / p50,
+    }
+
+
+def assemble_results(ws: Workspace, baseline: dict, candidates: list[dict], peaks: MachinePeaks | None) -> dict:
+    """``results.json``: every entry with its deltas to the baseline, target estimates and provenance."""
+    for entry in [baseline, *candidates]:
+        entry["vs_baseline"] = _versus(entry, baseline)
+        entry["target_estimate"] = device_estimates(ws, entry["name"], peaks)
+    return {
+        "schema": RESULTS_SCHEMA,
+        "run_dir": str(ws.run_dir),
+        "config": {key_of(k): v for k, v in ws.config.__dict__.items()},
+        "target": ws.target.summary(),
+        "measured_peaks": peaks.__dict__ if peaks else None,
+        "dataset": ws.dataset.describe(),
+        "model": ws.spec.to_dict(),
+        "provenance": provenance(),
+        "baseline": baseline,
+        "candidates": candidates,
+    }
+
+
+def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict, dict]:
+    """Run the whole sweep; returns (results, selection) and writes them into the run dir."""
+    from edgeprune.report.markdown import write_markdown_report
+
+    progress = progress or Progress()
+    ws = prepare(config, progress)
+    baseline = baseline_model(ws)
+    base_metrics = evaluate_entry(ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"})
+    candidates = []
+    for ratio in config.ratios:
+        name = candidate_name(config.method, ratio)
+        if (ws.run_dir / name / METRICS_FILE).exists():
+            progress(f"{name}: finished earlier, kept")
+            candidates.append(read_json(ws.run_dir / name / METRICS_FILE))
+            continue
+        model, metadata = candidate_model(ws, baseline, ratio)
+        extra = {"method": config.method, "ratio": ratio, "kind": metadata["pruning"]["kind"], **metadata}
+        candidates.append(evaluate_entry(ws, model, name, extra))
+    peaks = None
+    if ws.target.is_host:
+        from edgeprune.targets.host_peaks import measure_host_peaks
+
+        progress("measuring this machine's peak GEMM rate and memory bandwidth for estimates")
+        peaks = measure_host_peaks()
+    results = assemble_results(ws, base_metrics, candidates, peaks)
+    selection = select_candidate(results, Constraints(config.max_acc_drop, config.max_ece_increase))
+    write_json(ws.run_dir / "results.json", results)
+    write_json(ws.run_dir / "selection.json", selection)
+    write_markdown_report(ws.run_dir, results, selection)
+    return results, selection

@@ -1,0 +1,147 @@
+"""``report.md``: the decision first, then the evidence, with every estimate labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeprune.files import write_text
+from edgeprune.report.table import markdown_table, summary_rows
+
+
+def _entries(results: dict) -> list[dict]:
+    return [results["baseline"], *results["candidates"]]
+
+
+def _calibration_section(results: dict) -> list[str]:
+    n_bins = results["baseline"]["calibration"]["settings"]["n_bins"]
+    lines = [
+        "## Calibration of the deployed artifact",
+        "",
+        f"Softmax in float64 from the artifact's logits; {n_bins} equal-width bins (torchmetrics edges) unless noted.",
+        "",
+        "| entry | ECE | MCE | RMSCE | adaptive ECE | classwise ECE | NLL | Brier | ECE change vs baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in _entries(results):
+        c, rel = e["calibration"], e["vs_baseline"]["ece_change_relative_percent"]
+        rel_text = "n/a" if rel is None else f"{e['vs_baseline']['ece_increase']:+.4f} ({-rel:+.0f} %)"
+        lines.append(
+            f"| {e['name']} | {c['ece']:.4f} | {c['mce']:.4f} | {c['rmsce']:.4f} | {c['adaptive_ece']:.4f} | "
+            f"{c['classwise_ece']:.4f} | {c['nll']:.4f} | {c['brier']:.4f} | {rel_text} |"
+        )
+    return lines + [""]
+
+
+def _latency_section(results: dict) -> list[str]:
+    base = results["baseline"]
+    batches = [k for k in base["latency"] if k.isdigit()]
+    env = base["environment"]
+    lines = [
+        "## Latency and memory on this host (measured)",
+        "",
+        f"ONNX Runtime {env.get('runtime', {}).get('version', '?')} on {env.get('cpu', '?')} "
+        f"({env.get('logical_cpus', '?')} logical CPUs); runner process without torch.",
+        "",
+        "| entry | batch | warm-up | iterations | p50 ms | p90 ms | p95 ms | p99 ms | mean ms | img/s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in _entries(results):
+        for b in batches:
+            s = e["latency"][b]
+            lines.append(
+                f"| {e['name']} | {b} | {s['warmup']} | {s['iterations']} | {s['p50_ms']:.3f} | {s['p90_ms']:.3f} | "
+                f"{s['p95_ms']:.3f} | {s['p99_ms']:.3f} | {s['mean_ms']:.3f} | {s['throughput_ips']:.0f} | "
+                f"{e['memory']['peak_rss_bytes'] / 2**20:.0f} |"
+            )
+    return lines + [""]
+
+
+def _estimate_section(results: dict) -> list[str]:
+    target = results["target"]
+    first = results["baseline"]["target_estimate"]
+    assumptions = first["latency"]["1"]["assumptions"]
+    lines = [
+        f"## {target['name']}: estimated, not measured",
+        "",
+        f"{target['description']}. Per-layer roofline at {first['precision']}: "
+        f"peak {assumptions['peak_flops'] / 1e12:.2f} T(FL)OP/s x efficiency {assumptions['compute_efficiency']}, "
+        f"bandwidth {assumptions['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s x {assumptions['memory_efficiency']}, "
+        f"{assumptions['layer_overhead_us']} us per layer + {assumptions['fixed_overhead_us']} us per inference "
+        f"(peaks from the {assumptions['peaks_source']}; efficiencies are the profile's assumptions).",
+        "",
+        "| entry | est. latency b1 ms | est. latency per batch ms | memory-bound layers | est. model memory MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for e in _entries(results):
+        est = e["target_estimate"]
+        batch = [k for k in est["latency"] if k != "1"]
+        big = est["latency"][batch[0]]["latency_ms"] if batch else float("nan")
+        one = est["latency"]["1"]
+        lines.append(
+            f"| {e['name']} | {one['latency_ms']:.3f} | {big:.3f} (b{batch[0] if batch else '-'}) | "
+            f"{one['memory_bound_layers']}/{one['layers']} | {est['memory']['bytes'] / 2**20:.2f} |"
+        )
+    return lines + [""]
+
+
+def _size_section(results: dict) -> list[str]:
+    lines = [
+        "## Size and real reduction",
+        "",
+        "Nominal ratios count channels; structured pruning removes more parameters and MACs than that.",
+        "",
+        "| entry | nominal ratio | params | params reduction | MACs | MACs reduction | artifact KB | fidelity: top-1 agreement | max abs logit diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in _entries(results):
+        s, d, f = e["size"], e["vs_baseline"], e["fidelity"]
+        lines.append(
+            f"| {e['name']} | {e['ratio']:.2f} | {s['params']:,} | {100 * d['params_reduction']:.1f} % | "
+            f"{s['macs']:,} | {100 * d['macs_reduction']:.1f} % | {s['artifact_bytes'] / 1024:.1f} | "
+            f"{100 * f['top1_agreement']:.2f} % | {f['max_abs_logit_diff']:.2e} |"
+        )
+    return lines + [""]
+
+
+def render_markdown(results: dict, selection: dict) -> str:
+    config, prov = results["config"], results["provenance"]
+    lines = [
+        f"# edgeprune report: {results['run_dir']}",
+        "",
+        f"Model `{config['model']}` on `{config['data']}`, method `{config['method']}`, target `{results['target']['name']}`.",
+        "",
+        "## Decision",
+        "",
+        f"**{selection['explanation']}**",
+        "",
+        f"Constraints: accuracy drop <= {selection['constraints']['max_acc_drop']:g} points, "
+        f"ECE increase <= {selection['constraints']['max_ece_increase']:g}. Objective: {selection['objective']}.",
+        "",
+    ]
+    rejected = [c for c in selection["candidates"] if not c["feasible"]]
+    for c in rejected:
+        lines.append(f"- {c['name']} rejected: {'; '.join(c['reasons'])}")
+    if rejected:
+        lines.append("")
+    lines += ["## Summary", "", markdown_table(summary_rows(results, selection)), "", "`*` marks the chosen candidate.", ""]
+    lines += _calibration_section(results)
+    lines += _size_section(results)
+    lines += _latency_section(results)
+    lines += _estimate_section(results)
+    versions = ", ".join(f"{k} {v}" for k, v in prov["versions"].items())
+    lines += [
+        "## Provenance",
+        "",
+        f"- created {prov['created']} on {prov['platform']}",
+        f"- versions: {versions}",
+        f"- seed {config['seed']}; data {results['dataset']['source']}; target profile {results['target']['source']}",
+        f"- command: `{' '.join(prov['command'])}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown_report(run_dir: Path, results: dict, selection: dict) -> Path:
+    path = Path(run_dir) / "report.md"
+    write_text(path, render_markdown(results, selection))
+    return path

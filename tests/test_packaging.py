@@ -1,0 +1,50 @@
+"""The package layout: export/ and targets/ install as edgeprune.export / edgeprune.targets,
+and the device side imports without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+MAPPED = {"edgeprune": "edgeprune", "edgeprune.export": "export", "edgeprune.targets": "targets"}
+
+
+def test_every_package_directory_is_listed_in_pyproject():
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for package, folder in MAPPED.items():
+        for init in (REPO_ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO_ROOT / folder).parts
+            found.add(".".join((package, *relative)))
+    assert found == listed
+
+
+def test_device_side_imports_without_torch():
+    # torch is made unimportable; the runner, bundle, metrics and profiles must still load.
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+        "import edgeprune.targets, edgeprune.targets.run, edgeprune.targets.bundle\n"
+        "import edgeprune.targets.profile, edgeprune.targets.estimate, edgeprune.metrics\n"
+        "import edgeprune.targets.runners.onnxruntime_runner\n"
+        "print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_single_version_source():
+    import edgeprune
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert "version" in pyproject["project"]["dynamic"]
+    assert edgeprune.__version__.count(".") == 2

@@ -1,0 +1,122 @@
+"""The compress pipeline end to end: the README's demo command, resume, and re-selection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchmetrics.functional.classification as tmf
+
+import edgeprune.pipeline as pipeline
+from edgeprune.cli import main
+from edgeprune.files import read_json
+from edgeprune.targets.bundle import EvalBundle
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    """The README's first command, exactly: `edgeprune compress --target jetson-orin-nano`."""
+    workdir = tmp_path_factory.mktemp("demo")
+    script = Path(sys.executable).with_name("edgeprune")
+    done = subprocess.run([str(script), "compress", "--target", "jetson-orin-nano"], cwd=workdir,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir / "runs" / "small-resnet-digits-l1-filter", done.stdout
+
+
+def test_demo_writes_the_complete_run_directory(demo_run):
+    run_dir, _ = demo_run
+    for name in ("run.toml", "results.json", "selection.json", "report.md", "bundle/bundle.json"):
+        assert (run_dir / name).is_file(), name
+    for entry in ("baseline", "l1-filter-0.25", "l1-filter-0.50", "l1-filter-0.75"):
+        for name in ("model.pt", "model.onnx", "metrics.json", "device/outputs.npz", "device/run.json"):
+            assert (run_dir / entry / name).is_file(), f"{entry}/{name}"
+
+
+def test_demo_ratios_shrink_parameters_and_macs_and_parity_holds(demo_run):
+    results = read_json(demo_run[0] / "results.json")
+    base = results["baseline"]
+    params = [c["size"]["params"] for c in results["candidates"]]
+    macs = [c["size"]["macs"] for c in results["candidates"]]
+    assert params == sorted(params, reverse=True) and params[0] < base["size"]["params"]
+    assert macs == sorted(macs, reverse=True) and macs[0] < base["size"]["macs"]
+    assert base["accuracy"] > 0.95  # the demo baseline trains to a useful model
+    for entry in [base, *results["candidates"]]:
+        assert entry["fidelity"]["top1_agreement"] >= 0.999 and entry["fidelity"]["passed"]
+        assert entry["fidelity"]["max_abs_logit_diff"] < 1e-3
+        assert entry["target_estimate"]["estimated"] is True
+        assert entry["latency"]["measured"] is True
+
+
+def test_demo_ece_matches_torchmetrics_on_the_artifact_logits(demo_run):
+    run_dir, _ = demo_run
+    labels = EvalBundle(run_dir / "bundle").labels("clean")
+    for entry in ("baseline", "l1-filter-0.50"):
+        with np.load(run_dir / entry / "device" / "outputs.npz") as data:
+            logits = data["logits/clean"].astype(np.float64)
+        reference = tmf.multiclass_calibration_error(torch.tensor(logits), torch.tensor(labels), num_classes=10, n_bins=15)
+        assert read_json(run_dir / entry / "metrics.json")["calibration"]["ece"] == pytest.approx(float(reference), abs=1e-6)
+
+
+def test_demo_selection_obeys_its_constraints(demo_run):
+    run_dir, stdout = demo_run
+    results, selection = read_json(run_dir / "results.json"), read_json(run_dir / "selection.json")
+    limits = selection["constraints"]
+    ok = {
+        c["name"]: c["vs_baseline"]["accuracy_drop_points"] <= limits["max_acc_drop"]
+        and c["vs_baseline"]["ece_increase"] <= limits["max_ece_increase"]
+        for c in results["candidates"]
+    }
+    assert {row["name"]: row["feasible"] for row in selection["candidates"]} == ok
+    feasible = [c for c in results["candidates"] if ok[c["name"]]]
+    if feasible:
+        best = max(feasible, key=lambda c: c["vs_baseline"]["macs_reduction"])
+        assert selection["chosen"] == best["name"]
+    else:
+        assert selection["chosen"] is None
+    assert "estimated" in stdout and "selected:" in stdout
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast_flags):
+    out = tmp_path / "run"
+    real_candidate = pipeline.candidate_model
+    calls: list[float] = []
+
+    def interrupt_second(ws, baseline, ratio):
+        calls.append(ratio)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_candidate(ws, baseline, ratio)
+
+    monkeypatch.setattr(pipeline, "candidate_model", interrupt_second)
+    flags = ["compress", "--target", "host-cpu", "--out", str(out), *fast_flags]
+    assert main(flags) == 130
+    finished = out / "l1-filter-0.25" / "metrics.json"
+    assert finished.exists() and not (out / "l1-filter-0.50" / "metrics.json").exists()
+    stamp = finished.stat().st_mtime_ns
+
+    trained: list[int] = []
+    real_train = pipeline.train
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    calls.clear()
+    monkeypatch.setattr(pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a))
+    assert main(flags) == 0
+    assert calls == [0.5]  # only the unfinished candidate was built
+    assert trained == [1]  # its fine-tune; the baseline was not trained again
+    assert finished.stat().st_mtime_ns == stamp
+    assert len(read_json(out / "results.json")["candidates"]) == 2
+
+
+def test_select_redecides_without_recomputing(fast_run, capsys):
+    before = (fast_run / "results.json").stat().st_mtime_ns
+    assert main(["select", str(fast_run), "--max-acc-drop", "100", "--max-ece-increase", "1"]) == 0
+    selection = read_json(fast_run / "selection.json")
+    assert selection["chosen"] == "l1-filter-0.50"  # everything is feasible: the most compressed wins
+    assert main(["select", str(fast_run), "--max-acc-drop", "-1"]) == 0
+    assert read_json(fast_run / "selection.json")["chosen"] is None
+    assert (fast_run / "results.json").stat().st_mtime_ns == before
+    assert "selected:" in capsys.readouterr().out
