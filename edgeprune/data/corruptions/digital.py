@@ -1,0 +1,136 @@
+"""Digital corruptions: contrast, elastic_transform, pixelate, jpeg_compression, saturate."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from edgeprune.data.corruptions.color import hsv_to_rgb, rgb_to_hsv
+from edgeprune.data.corruptions.filters import gaussian_smooth, to_unit, unit_to_uint8
+from edgeprune.data.corruptions.geometry import affine_from_points, sample_bilinear
+from edgeprune.data.corruptions.params import parameter_set_for, severity_params
+
+
+def contrast(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Shrink every channel towards its own mean: (x - mean) * c + mean."""
+    factor = severity_params("contrast", severity, *images.shape[1:3])
+    x = to_unit(images)
+    means = x.mean(axis=(1, 2), keepdims=True)
+    return unit_to_uint8((x - means) * factor + means)
+
+
+def saturate(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Scale and offset the HSV saturation: S' = clip(S * a + b, 0, 1)."""
+    factor, offset = severity_params("saturate", severity, *images.shape[1:3])
+    hsv = rgb_to_hsv(to_unit(images))
+    hsv[..., 1] = np.clip(hsv[..., 1] * factor + offset, 0, 1)
+    return unit_to_uint8(hsv_to_rgb(hsv))
+
+
+def pixelate(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """PIL BOX resize down to int(side * c) and back up, image by image.
+
+    PIL's BOX filter is the reference operation and is used as is. (Resizing the whole
+    batch as one tall image is not equivalent: PIL's box boundaries then fall at slightly
+    different floating-point positions and about 1-6% of pixels change by a level.)
+    """
+    factor = severity_params("pixelate", severity, *images.shape[1:3])
+    height, width = images.shape[1:3]
+    small = (int(width * factor), int(height * factor))
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        shrunk = Image.fromarray(image).resize(small, Image.Resampling.BOX)
+        out[i] = np.asarray(shrunk.resize((width, height), Image.Resampling.BOX))
+    return out
+
+
+def jpeg_compression(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Encode as JPEG at quality q (4:2:0 chroma subsampling) and decode, image by image.
+
+    The generator uses PIL. When OpenCV is installed it is used instead, for speed: both
+    wrap libjpeg-turbo with the same defaults (baseline, 4:2:0, islow DCT, fancy
+    upsampling) and give the same pixels (checked in the tests), but PIL's per-image
+    decoder setup in Python makes it about 4x slower on 32x32 images.
+    """
+    quality = int(severity_params("jpeg_compression", severity, *images.shape[1:3]))
+    roundtrip = _jpeg_roundtrip_opencv if _has_opencv() else jpeg_roundtrip_pil
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        out[i] = roundtrip(image, quality)
+    return out
+
+
+def jpeg_roundtrip_pil(image: np.ndarray, quality: int) -> np.ndarray:
+    """One RGB image through PIL's JPEG encoder and decoder (the generator's way)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def _jpeg_roundtrip_opencv(image: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV failed to encode a JPEG image")
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+@lru_cache(maxsize=1)
+def _has_opencv() -> bool:
+    return importlib.util.find_spec("cv2") is not None
+
+
+def elastic_transform(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """A random affine warp followed by a smooth random displacement field.
+
+    Lengths are fractions of the image side (the generator's IMSIZE * fraction; for the
+    ImageNet set 244 * fraction at 224 pixels, kept via ``elastic_length_unit``):
+    ``alpha`` scales the displacement, ``sigma`` smooths it (Gaussian, reflect border,
+    truncate 3) and the affine part moves three anchor points by up to ``jitter``.
+    The affine warp samples like ``cv2.warpAffine`` (bilinear at 1/32-pixel coordinates,
+    reflect-101 border); the displacement like ``scipy.ndimage.map_coordinates`` (order
+    1, reflect border); both in float32 as in the generator.
+    """
+    n, height, width = images.shape[:3]
+    pset = parameter_set_for(height, width)
+    side = min(height, width) * pset.elastic_length_unit
+    alpha, sigma, jitter = (
+        f * side for f in severity_params("elastic_transform", severity, height, width)
+    )
+    x = images.astype(np.float32) / 255.0
+
+    centre = np.array([width // 2, height // 2], dtype=np.float32)
+    half = min(height, width) // 3
+    anchors = np.stack([centre + half, centre + [half, -half], centre - half]).astype(np.float32)
+    moved = anchors + rng.uniform(-jitter, jitter, size=(n, 3, 2)).astype(np.float32)
+    inverse = affine_from_points(moved, anchors)  # output pixel -> input pixel, per image
+    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float64)
+    src_x = (
+        inverse[:, 0, 0, None, None] * grid_x
+        + inverse[:, 0, 1, None, None] * grid_y
+        + inverse[:, 0, 2, None, None]
+    )
+    src_y = (
+        inverse[:, 1, 0, None, None] * grid_x
+        + inverse[:, 1, 1, None, None] * grid_y
+        + inverse[:, 1, 2, None, None]
+    )
+    warped = sample_bilinear(
+        x, _opencv_subpixel(src_y), _opencv_subpixel(src_x), edge_repeated=False
+    )
+
+    noise = rng.uniform(-1, 1, size=(2, n, height, width))
+    dx = (gaussian_smooth(noise[0], sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
+    dy = (gaussian_smooth(noise[1], sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
+    out = sample_bilinear(warped, grid_y + dy, grid_x + dx, edge_repeated=True)
+    return unit_to_uint8(out)
+
+
+def _opencv_subpixel(coords: np.ndarray) -> np.ndarray:
+    # warpAffine computes coordinates in 1/1024 fixed point and interpolates at 1/32 pixel
+    return np.floor(np.rint(coords * 1024) / 32) / 32
