@@ -34,13 +34,22 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, f.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(
-            f"--{key}", dest=f"cfg_{f.name}", default=argparse.SUPPRESS, metavar=key.split("-")[-1].upper(),
-            help=f"{f.metadata['help']} (default: {shown!s})" if shown not in ("", 0) else f.metadata["help"],
+            f"--{key}",
+            dest=f"cfg_{f.name}",
+            default=argparse.SUPPRESS,
+            metavar=key.split("-")[-1].upper(),
+            help=f"{f.metadata['help']} (default: {shown!s})"
+            if shown not in ("", 0)
+            else f.metadata["help"],
         )
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, str]:
-    return {name[4:].replace("_", "-"): value for name, value in vars(args).items() if name.startswith("cfg_")}
+    return {
+        name[4:].replace("_", "-"): value
+        for name, value in vars(args).items()
+        if name.startswith("cfg_")
+    }
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
@@ -61,13 +70,43 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_corrupt(args: argparse.Namespace) -> int:
+    from edgeprune.data.corrupted_sets import write_corrupted_set
+    from edgeprune.data.corruptions import ALL, CORRUPTIONS
+    from edgeprune.data.datasets import load_dataset
+    from edgeprune.progress import Progress
+
+    names = tuple(n for n in args.corruptions.split(",") if n) or ALL
+    for name in names:
+        CORRUPTIONS.get(name)  # a typo fails before any work
+    if args.limit is not None and args.limit < 1:
+        raise EdgepruneError("--limit must be at least 1")
+    progress = Progress(quiet=args.quiet)
+    dataset = load_dataset(args.data, args.input_size or None, args.seed)
+    images, labels = dataset.test.images[: args.limit], dataset.test.labels[: args.limit]
+    progress(
+        f"corrupting {len(images)} test images of {args.data} ({dataset.image_shape}) into {args.out}"
+    )
+    write_corrupted_set(
+        images, labels, args.out, names, args.seed, args.frost_textures or None, progress
+    )
+    print(
+        f"{args.out}: {len(names)} corruptions x 5 severities x {len(images)} images (CIFAR-10-C layout)"
+    )
+    return 0
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     from edgeprune.targets.profile import shipped_profiles
 
     for profile in shipped_profiles().values():
         peak = profile.peak.for_precision(profile.runtime.precision)
         peak_text = f"{peak:g} T {profile.runtime.precision}" if peak else "measured at run time"
-        bandwidth = f"{profile.memory.bandwidth_gbps:g} GB/s" if profile.memory.bandwidth_gbps else "measured"
+        bandwidth = (
+            f"{profile.memory.bandwidth_gbps:g} GB/s"
+            if profile.memory.bandwidth_gbps
+            else "measured"
+        )
         aliases = f" (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
         print(f"{profile.name}{aliases}")
         print(f"    {profile.description}")
@@ -93,7 +132,9 @@ def _load_run(run_dir: Path) -> dict:
 
     path = Path(run_dir) / "results.json"
     if not path.is_file():
-        raise EdgepruneError(f"{run_dir} has no results.json (is it a finished edgeprune run directory?)")
+        raise EdgepruneError(
+            f"{run_dir} has no results.json (is it a finished edgeprune run directory?)"
+        )
     return read_json(path)
 
 
@@ -128,15 +169,45 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="edgeprune", description="Prune CNNs, deploy them to Jetson-class devices, and evaluate the deployed artifact.")
+    parser = _Parser(
+        prog="edgeprune",
+        description="Prune CNNs, deploy them to Jetson-class devices, and evaluate the deployed artifact.",
+    )
     parser.add_argument("--version", action="version", version=f"edgeprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    compress = sub.add_parser("compress", help="prune at several ratios, export, evaluate the artifacts, select, report")
-    compress.add_argument("--config", help="TOML file with the same keys as these flags (flags win)")
+    compress = sub.add_parser(
+        "compress", help="prune at several ratios, export, evaluate the artifacts, select, report"
+    )
+    compress.add_argument(
+        "--config", help="TOML file with the same keys as these flags (flags win)"
+    )
     compress.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_config_flags(compress)
     compress.set_defaults(handler=cmd_compress)
+
+    corrupt = sub.add_parser(
+        "corrupt", help="write a CIFAR-10-C-layout corrupted copy of a dataset's test split"
+    )
+    corrupt.add_argument("--data", required=True, help="digits | cifar10:<dir> | imagefolder:<dir>")
+    corrupt.add_argument(
+        "--out", required=True, type=Path, help="output folder (resumable per corruption)"
+    )
+    corrupt.add_argument(
+        "--limit", type=int, default=None, help="corrupt only the first N test images"
+    )
+    corrupt.add_argument(
+        "--corruptions", default="", help="comma-separated names (default: all 19)"
+    )
+    corrupt.add_argument("--seed", type=int, default=0)
+    corrupt.add_argument(
+        "--input-size", type=int, default=0, help="resize images first (0: dataset default)"
+    )
+    corrupt.add_argument(
+        "--frost-textures", default="", help="folder of frost images (default: procedural)"
+    )
+    corrupt.add_argument("--quiet", action="store_true")
+    corrupt.set_defaults(handler=cmd_corrupt)
 
     targets = sub.add_parser("targets", help="list the device profiles edgeprune ships")
     targets.set_defaults(handler=cmd_targets)
@@ -144,10 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     methods = sub.add_parser("methods", help="list the pruning methods")
     methods.set_defaults(handler=cmd_methods)
 
-    select = sub.add_parser("select", help="re-decide an existing run under new constraints (nothing is recomputed)")
+    select = sub.add_parser(
+        "select", help="re-decide an existing run under new constraints (nothing is recomputed)"
+    )
     select.add_argument("run_dir", type=Path)
-    select.add_argument("--max-acc-drop", type=float, default=None, help="largest accuracy drop allowed, in points")
-    select.add_argument("--max-ece-increase", type=float, default=None, help="largest ECE increase allowed")
+    select.add_argument(
+        "--max-acc-drop", type=float, default=None, help="largest accuracy drop allowed, in points"
+    )
+    select.add_argument(
+        "--max-ece-increase", type=float, default=None, help="largest ECE increase allowed"
+    )
     select.set_defaults(handler=cmd_select)
 
     report = sub.add_parser("report", help="write the report of an existing run again")
@@ -164,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgeprune: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("edgeprune: interrupted; finished results are kept, rerun the same command to resume", file=sys.stderr)
+        print(
+            "edgeprune: interrupted; finished results are kept, rerun the same command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

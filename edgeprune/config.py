@@ -28,27 +28,61 @@ def _opt(default: Any, help: str, result: bool = False, kind: str = "") -> Any:
 
 @dataclass(frozen=True)
 class RunConfig:
-    target: str = _opt("host-cpu", "device profile name or path to a .toml profile (edgeprune targets)")
-    model: str = _opt("small-resnet", "registered model, torchvision:<name>, or package.module:factory", True)
-    weights: str = _opt("", "checkpoint of the unpruned model (state dict; loaded with weights_only=True); empty: train one", True, "path")
-    data: str = _opt("digits", "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)", True)
+    target: str = _opt(
+        "host-cpu", "device profile name or path to a .toml profile (edgeprune targets)"
+    )
+    model: str = _opt(
+        "small-resnet", "registered model, torchvision:<name>, or package.module:factory", True
+    )
+    weights: str = _opt(
+        "",
+        "checkpoint of the unpruned model (state dict; loaded with weights_only=True); empty: train one",
+        True,
+        "path",
+    )
+    data: str = _opt(
+        "digits",
+        "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)",
+        True,
+    )
     input_size: int = _opt(0, "input height and width (0: the dataset's default)", True)
+    corruptions: str = _opt(
+        "auto",
+        "corruption evaluation: auto (generate:1000, or generate:100 above 64x64 pixels) | generate[:N] "
+        "| cifar10-c:<dir> (CIFAR-10-C layout, read in place) | none",
+        True,
+    )
+    frost_textures: str = _opt(
+        "", "folder of frost texture images (default: procedural frost)", True, "path"
+    )
     method: str = _opt("l1-filter", "pruning method (edgeprune methods lists them)", True)
-    ratios: tuple = _opt((0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios")
+    ratios: tuple = _opt(
+        (0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios"
+    )
     out: str = _opt("", "run directory (default: runs/<model>-<data>-<method>)", kind="path")
     seed: int = _opt(0, "seed for data split, training, fine-tuning and pruning", True)
     train_epochs: int = _opt(15, "epochs to train the baseline when no --weights are given", True)
     train_lr: float = _opt(0.1, "peak learning rate of baseline training", True)
-    finetune_epochs: int = _opt(3, "fine-tuning epochs after pruning, identical for every ratio", True)
-    finetune_lr: float = _opt(0.01, "fine-tuning learning rate, identical for every ratio", True)
+    finetune_epochs: int = _opt(
+        5, "fine-tuning epochs after pruning, identical for every ratio", True
+    )
+    finetune_lr: float = _opt(0.05, "fine-tuning learning rate, identical for every ratio", True)
     batch_size: int = _opt(64, "training and fine-tuning batch size", True)
     optimizer: str = _opt("sgd", "sgd | adamw", True)
     schedule: str = _opt("cosine", "cosine | onecycle | constant", True)
-    round_to: int = _opt(0, "keep channel counts multiples of this (0: the target's channel multiple)", True)
-    allocation: str = _opt("uniform", "uniform (same rate per layer) | global (ranked across layers)", True)
-    ignore_layers: tuple = _opt((), "module names to leave unpruned, besides first conv and classifier", True, "list")
+    round_to: int = _opt(
+        0, "keep channel counts multiples of this (0: the target's channel multiple)", True
+    )
+    allocation: str = _opt(
+        "uniform", "uniform (same rate per layer) | global (ranked across layers)", True
+    )
+    ignore_layers: tuple = _opt(
+        (), "module names to leave unpruned, besides first conv and classifier", True, "list"
+    )
     prune_steps: int = _opt(1, "iterative pruning: reach each ratio in this many steps", True)
-    precision: str = _opt("", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)")
+    precision: str = _opt(
+        "", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)"
+    )
     opset: int = _opt(17, "ONNX opset", True)
     eval_batch_size: int = _opt(256, "batch size of the accuracy / calibration pass")
     latency_batch: int = _opt(64, "throughput batch size timed besides batch 1")
@@ -75,7 +109,11 @@ class RunConfig:
 
     def result_keys(self) -> dict[str, Any]:
         """The values a finished candidate depends on."""
-        return {key_of(f.name): getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["result"]}
+        return {
+            key_of(f.name): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata["result"]
+        }
 
 
 def key_of(field_name: str) -> str:
@@ -110,7 +148,9 @@ def parse_ratios(value: Any) -> tuple[float, ...]:
         else:
             ratios = [float(v) for v in str(value).split(",") if v.strip()]
     except (TypeError, ValueError):
-        raise EdgepruneError(f"ratios: cannot read {value!r}; use 0.25,0.5,0.75 or start:stop:step") from None
+        raise EdgepruneError(
+            f"ratios: cannot read {value!r}; use 0.25,0.5,0.75 or start:stop:step"
+        ) from None
     if not ratios or any(not 0 < r < 1 for r in ratios):
         raise EdgepruneError(f"ratios must lie strictly between 0 and 1, got {value!r}")
     return tuple(sorted(set(ratios)))
@@ -164,7 +204,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_config(file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None) -> RunConfig:
+def build_config(
+    file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None
+) -> RunConfig:
     """Defaults, overridden by the config file, overridden by flags; validated."""
     merged: dict[str, Any] = {}
     for source in (file_values or {}, flag_values or {}):
@@ -181,7 +223,10 @@ def _validate(config: RunConfig) -> None:
         (config.train_epochs >= 0, "train-epochs must be >= 0"),
         (config.finetune_epochs >= 0, "finetune-epochs must be >= 0"),
         (config.train_lr > 0 and config.finetune_lr > 0, "learning rates must be > 0"),
-        (config.batch_size > 0 and config.eval_batch_size > 0 and config.latency_batch > 0, "batch sizes must be > 0"),
+        (
+            config.batch_size > 0 and config.eval_batch_size > 0 and config.latency_batch > 0,
+            "batch sizes must be > 0",
+        ),
         (config.latency_iterations >= 10, "latency-iterations must be >= 10"),
         (config.latency_warmup >= 0, "latency-warmup must be >= 0"),
         (config.prune_steps >= 1, "prune-steps must be >= 1"),
@@ -191,7 +236,10 @@ def _validate(config: RunConfig) -> None:
         (config.allocation in ("uniform", "global"), "allocation must be uniform or global"),
         (config.precision in ("", "fp32", "fp16", "int8"), "precision must be fp32, fp16 or int8"),
         (config.optimizer in ("sgd", "adamw"), "optimizer must be sgd or adamw"),
-        (config.schedule in ("cosine", "onecycle", "constant"), "schedule must be cosine, onecycle or constant"),
+        (
+            config.schedule in ("cosine", "onecycle", "constant"),
+            "schedule must be cosine, onecycle or constant",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -5,6 +5,8 @@ fit the model: the library raises ``EdgepruneError`` and the CLI prints its mess
 line and exits non-zero. Bugs keep their own exception types and tracebacks.
 """
 
+from __future__ import annotations
+
 
 class EdgepruneError(Exception):
     """A problem with the user's input, reported in one line without a traceback."""

@@ -50,14 +50,18 @@ def export_artifact(model: nn.Module, folder: Path, setup: EvaluationSetup) -> d
     h, w, c = setup.bundle.image_shape
     exported = export_onnx(model, folder / ARTIFACT, (c, h, w), setup.export)
     if exported.cam_head is not None:
-        write_npz(folder / HEAD_FILE, {"weight": exported.cam_head.weight, "bias": exported.cam_head.bias})
+        write_npz(
+            folder / HEAD_FILE, {"weight": exported.cam_head.weight, "bias": exported.cam_head.bias}
+        )
     info = exported.describe()
     info["path"] = ARTIFACT
     write_json(info_path, info)
     return info
 
 
-def run_artifact(folder: Path, setup: EvaluationSetup, progress: Progress | None = None) -> tuple[dict, dict]:
+def run_artifact(
+    folder: Path, setup: EvaluationSetup, progress: Progress | None = None
+) -> tuple[dict, dict]:
     """The runner's outputs and record for ``folder/model.onnx``, running it if needed."""
     device_dir = folder / DEVICE_DIR
     if not ((device_dir / OUTPUTS_FILE).exists() and (device_dir / RUN_FILE).exists()):
@@ -92,7 +96,22 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, n_bins: int) 
     }
 
 
-def evaluate_model(model: nn.Module, folder: Path, setup: EvaluationSetup, progress: Progress | None = None) -> dict:
+def split_metrics(outputs: dict, setup: EvaluationSetup) -> dict:
+    """Accuracy and the calibration family of every split other than the clean one."""
+    result = {}
+    for name in setup.bundle.splits:
+        if name == CLEAN:
+            continue
+        logits, labels = outputs[f"logits/{name}"], setup.bundle.labels(name)
+        summary = calibration_summary(logits, labels, setup.n_bins)
+        del summary["settings"]  # the same for every split; recorded once with the clean metrics
+        result[name] = {"accuracy": accuracy(logits, labels), "n": int(len(labels)), **summary}
+    return result
+
+
+def evaluate_model(
+    model: nn.Module, folder: Path, setup: EvaluationSetup, progress: Progress | None = None
+) -> dict:
     """Export, run and measure ``model``; returns the metrics of its deployed artifact."""
     progress = progress or silent
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,13 +126,21 @@ def evaluate_model(model: nn.Module, folder: Path, setup: EvaluationSetup, progr
     parity["passed"] = parity["top1_agreement"] >= FP32_MIN_AGREEMENT
     parity["required_top1_agreement"] = FP32_MIN_AGREEMENT
     metrics = classification_metrics(logits, labels, setup.n_bins)
-    metrics.update({
-        "fidelity": parity,
-        "size": size_metrics(model, folder / ARTIFACT),
-        "latency": {"measured": True, "where": "host", "runtime": "onnxruntime", **record["latency"]},
-        "memory": {"measured": True, "where": "host", **record["memory"]},
-        "environment": record["environment"],
-        "artifact": export_info,
-        "precision": "fp32",
-    })
+    metrics["corruption_splits"] = split_metrics(outputs, setup)
+    metrics.update(
+        {
+            "fidelity": parity,
+            "size": size_metrics(model, folder / ARTIFACT),
+            "latency": {
+                "measured": True,
+                "where": "host",
+                "runtime": "onnxruntime",
+                **record["latency"],
+            },
+            "memory": {"measured": True, "where": "host", **record["memory"]},
+            "environment": record["environment"],
+            "artifact": export_info,
+            "precision": "fp32",
+        }
+    )
     return metrics

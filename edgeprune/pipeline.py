@@ -18,11 +18,13 @@ import torch
 import torch.nn as nn
 
 from edgeprune.config import RunConfig, key_of, read_config_file
+from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
 from edgeprune.data.datasets import ImageDataset, load_dataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.evaluate import ARTIFACT, EvaluationSetup, evaluate_model
 from edgeprune.export import ExportSettings
 from edgeprune.files import read_json, write_json, write_text
+from edgeprune.metrics.corruption import corruption_summary
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
 from edgeprune.models.zoo import check_model_name
 from edgeprune.progress import Progress
@@ -83,7 +85,11 @@ def open_run_dir(config: RunConfig) -> Path:
                 "use another --out, or delete that directory to start over"
             )
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(stored_path, f"# edgeprune run configuration; reuse with: edgeprune compress --config {stored_path}\n" + config.to_toml())
+    write_text(
+        stored_path,
+        f"# edgeprune run configuration; reuse with: edgeprune compress --config {stored_path}\n"
+        + config.to_toml(),
+    )
     return run_dir
 
 
@@ -104,14 +110,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     run_dir = open_run_dir(config)
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.model, dataset.num_classes, c, (h, w))
-    bundle_dir = run_dir / "bundle"
-    if (bundle_dir / "bundle.json").exists():
-        bundle = EvalBundle(bundle_dir)
-    else:
-        bundle = write_bundle(
-            bundle_dir, {"clean": (dataset.test.images, dataset.test.labels)}, dataset.mean, dataset.std,
-            dataset.num_classes, dataset.class_names, info={"dataset": dataset.describe()},
-        )
+    bundle = prepare_bundle(config, dataset, run_dir / "bundle", progress)
     job = DeviceJob(
         batch_size=config.eval_batch_size,
         latency_batches=(1, config.latency_batch),
@@ -119,7 +118,9 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         iterations=config.latency_iterations,
         feature_splits=("clean",),
     )
-    setup = EvaluationSetup(bundle, job, ExportSettings(opset=config.opset), Normalizer(dataset.mean, dataset.std))
+    setup = EvaluationSetup(
+        bundle, job, ExportSettings(opset=config.opset), Normalizer(dataset.mean, dataset.std)
+    )
     progress(
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes"
@@ -127,9 +128,49 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     return Workspace(config, run_dir, target, dataset, spec, setup, progress)
 
 
+def prepare_bundle(
+    config: RunConfig, dataset: ImageDataset, bundle_dir: Path, progress: Progress
+) -> EvalBundle:
+    """The eval bundle: the clean test split plus its corrupted versions, written once.
+
+    ``bundle.json`` is written after the corrupted images, so an interrupted generation is
+    resumed (per corruption file) rather than mistaken for a finished bundle.
+    """
+    if (bundle_dir / "bundle.json").exists():
+        return EvalBundle(bundle_dir)
+    source = parse_corruption_source(config.corruptions, dataset.image_shape, len(dataset.test))
+    if source.kind != "none":
+        progress(f"corruptions: {source.describe()}")
+    splits, info = prepare_corruptions(
+        source,
+        dataset,
+        bundle_dir,
+        config.seed,
+        config.frost_textures,
+        progress.scoped("corruptions"),
+    )
+    return write_bundle(
+        bundle_dir,
+        {"clean": (dataset.test.images, dataset.test.labels)},
+        dataset.mean,
+        dataset.std,
+        dataset.num_classes,
+        dataset.class_names,
+        external_splits=splits,
+        info={"dataset": dataset.describe(), "corruptions": info},
+    )
+
+
 def _recipe(ws: Workspace, epochs: int, lr: float) -> TrainRecipe:
     c = ws.config
-    return TrainRecipe(epochs=epochs, lr=lr, batch_size=c.batch_size, optimizer=c.optimizer, schedule=c.schedule, seed=c.seed)
+    return TrainRecipe(
+        epochs=epochs,
+        lr=lr,
+        batch_size=c.batch_size,
+        optimizer=c.optimizer,
+        schedule=c.schedule,
+        seed=c.seed,
+    )
 
 
 def baseline_model(ws: Workspace) -> nn.Module:
@@ -146,8 +187,14 @@ def baseline_model(ws: Workspace) -> nn.Module:
     else:
         recipe = _recipe(ws, ws.config.train_epochs, ws.config.train_lr)
         ws.progress(f"baseline: training {ws.spec.name} for {recipe.epochs} epochs")
-        history = train(model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment,
-                        progress=ws.progress.scoped("baseline"))
+        history = train(
+            model,
+            ws.dataset.train,
+            ws.setup.normalize,
+            recipe,
+            ws.dataset.augment,
+            progress=ws.progress.scoped("baseline"),
+        )
     save_model(path, model.eval(), ws.spec, {"training": history})
     return model.eval()
 
@@ -177,10 +224,15 @@ def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[n
     model = copy.deepcopy(baseline)
     h, w = ws.spec.input_size
     settings = PruneSettings(
-        allocation=ws.config.allocation, round_to=ws.round_to, ignore=ws.config.ignore_layers,
-        steps=ws.config.prune_steps, seed=ws.config.seed,
+        allocation=ws.config.allocation,
+        round_to=ws.round_to,
+        ignore=ws.config.ignore_layers,
+        steps=ws.config.prune_steps,
+        seed=ws.config.seed,
     )
-    context = PruneContext(torch.zeros(1, ws.spec.in_channels, h, w), lambda: _training_batches(ws), ws.config.seed)
+    context = PruneContext(
+        torch.zeros(1, ws.spec.in_channels, h, w), lambda: _training_batches(ws), ws.config.seed
+    )
     recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
     started = time.perf_counter()
     progress(f"pruning {ratio:.0%} with {ws.config.method}")
@@ -192,7 +244,9 @@ def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[n
     report = prune_model(model, ws.config.method, ratio, settings, context, finetune_between)
     prune_seconds = time.perf_counter() - started
     progress(f"fine-tuning {recipe.epochs} epochs")
-    history = train(model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment, progress=progress)
+    history = train(
+        model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment, progress=progress
+    )
     metadata = {"pruning": report, "finetune": history, "prune_seconds": prune_seconds}
     save_model(path, model.eval(), ws.spec, metadata)
     return model.eval(), metadata
@@ -214,7 +268,12 @@ def device_estimates(ws: Workspace, name: str, peaks: MachinePeaks | None) -> di
     """Estimated latency (batch 1 and the throughput batch) and memory on the target."""
     artifact = ws.run_dir / name / ARTIFACT
     peaks = peaks_for(ws.target, peaks)
-    estimates = {"target": ws.target.name, "precision": ws.precision, "estimated": True, "latency": {}}
+    estimates = {
+        "target": ws.target.name,
+        "precision": ws.precision,
+        "estimated": True,
+        "latency": {},
+    }
     for batch in (1, ws.config.latency_batch):
         costs = graph_costs(artifact, batch)
         estimates["latency"][str(batch)] = estimate_latency(costs, ws.target, ws.precision, peaks)
@@ -236,11 +295,23 @@ def _versus(entry: dict, base: dict) -> dict:
     }
 
 
-def assemble_results(ws: Workspace, baseline: dict, candidates: list[dict], peaks: MachinePeaks | None) -> dict:
+def assemble_results(
+    ws: Workspace, baseline: dict, candidates: list[dict], peaks: MachinePeaks | None
+) -> dict:
     """``results.json``: every entry with its deltas to the baseline, target estimates and provenance."""
     for entry in [baseline, *candidates]:
         entry["vs_baseline"] = _versus(entry, baseline)
         entry["target_estimate"] = device_estimates(ws, entry["name"], peaks)
+        if entry.get("corruption_splits"):
+            entry["corruption"] = {
+                **ws.setup.bundle.meta["info"].get("corruptions", {}),
+                **corruption_summary(
+                    entry["corruption_splits"],
+                    entry["accuracy"],
+                    baseline["corruption_splits"],
+                    baseline["accuracy"],
+                ),
+            }
     return {
         "schema": RESULTS_SCHEMA,
         "run_dir": str(ws.run_dir),
@@ -262,7 +333,9 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
     progress = progress or Progress()
     ws = prepare(config, progress)
     baseline = baseline_model(ws)
-    base_metrics = evaluate_entry(ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"})
+    base_metrics = evaluate_entry(
+        ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"}
+    )
     candidates = []
     for ratio in config.ratios:
         name = candidate_name(config.method, ratio)
@@ -271,7 +344,12 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
             candidates.append(read_json(ws.run_dir / name / METRICS_FILE))
             continue
         model, metadata = candidate_model(ws, baseline, ratio)
-        extra = {"method": config.method, "ratio": ratio, "kind": metadata["pruning"]["kind"], **metadata}
+        extra = {
+            "method": config.method,
+            "ratio": ratio,
+            "kind": metadata["pruning"]["kind"],
+            **metadata,
+        }
         candidates.append(evaluate_entry(ws, model, name, extra))
     peaks = None
     if ws.target.is_host:

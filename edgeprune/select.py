@@ -24,7 +24,9 @@ def violations(candidate: dict, constraints: Constraints) -> list[str]:
             f"accuracy drop {delta['accuracy_drop_points']:.2f} points > {constraints.max_acc_drop:g} allowed"
         )
     if delta["ece_increase"] > constraints.max_ece_increase + 1e-12:
-        reasons.append(f"ECE increase {delta['ece_increase']:+.4f} > {constraints.max_ece_increase:g} allowed")
+        reasons.append(
+            f"ECE increase {delta['ece_increase']:+.4f} > {constraints.max_ece_increase:g} allowed"
+        )
     return reasons
 
 
@@ -34,7 +36,14 @@ def select_candidate(results: dict, constraints: Constraints) -> dict:
     rows = []
     for candidate in results["candidates"]:
         reasons = violations(candidate, constraints)
-        rows.append({"name": candidate["name"], "ratio": candidate["ratio"], "feasible": not reasons, "reasons": reasons})
+        rows.append(
+            {
+                "name": candidate["name"],
+                "ratio": candidate["ratio"],
+                "feasible": not reasons,
+                "reasons": reasons,
+            }
+        )
     feasible = [c for c, row in zip(results["candidates"], rows) if row["feasible"]]
     chosen = max(
         feasible,

@@ -80,7 +80,9 @@ def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Ten
 def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(
+            params, lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay
+        )
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     raise EdgepruneError(f"unknown optimizer {recipe.optimizer!r}; known: sgd, adamw")
@@ -93,7 +95,11 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * step / total))
     if schedule == "onecycle":  # linear warm-up over the first 15 %, then cosine down
         warm = max(1, int(0.15 * total))
-        return (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+        return (
+            (step + 1) / warm
+            if step < warm
+            else 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+        )
     raise EdgepruneError(f"unknown schedule {schedule!r}; known: cosine, onecycle, constant")
 
 
@@ -146,7 +152,9 @@ def train(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256
+) -> np.ndarray:
     """PyTorch logits in eval mode (the reference the artifact is compared with)."""
     model.eval()
     parts = [

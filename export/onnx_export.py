@@ -100,8 +100,12 @@ def find_cam_head(model: nn.Module, example_input: torch.Tensor) -> CamHead | No
         if a.dim() != 4 or a.shape[2] * a.shape[3] == 1 or a.shape[1] != weight.shape[1]:
             continue
         predicted = a.mean(dim=(2, 3)) @ weight.T + bias
-        if torch.allclose(predicted, logits, rtol=1e-4, atol=1e-4 * float(logits.abs().max()) + 1e-6):
-            return CamHead(name, linears[-1], weight.detach().numpy().copy(), bias.detach().numpy().copy())
+        if torch.allclose(
+            predicted, logits, rtol=1e-4, atol=1e-4 * float(logits.abs().max()) + 1e-6
+        ):
+            return CamHead(
+                name, linears[-1], weight.detach().numpy().copy(), bias.detach().numpy().copy()
+            )
         return None  # the last spatial map is not GAP + linear: no closed form
     return None
 
@@ -124,7 +128,10 @@ class _WithFeatures(nn.Module):
 
 
 def export_onnx(
-    model: nn.Module, path: str | Path, input_shape: tuple[int, int, int], settings: ExportSettings = ExportSettings()
+    model: nn.Module,
+    path: str | Path,
+    input_shape: tuple[int, int, int],
+    settings: ExportSettings = ExportSettings(),
 ) -> ExportedModel:
     """Export ``model`` (eval mode, FP32) and check the file with ``onnx.checker``."""
     import onnx
@@ -153,8 +160,15 @@ def export_onnx(
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                module, (example,), str(tmp), input_names=[INPUT_NAME], output_names=list(output_names),
-                dynamic_axes=dynamic_axes, opset_version=settings.opset, do_constant_folding=True, **kwargs,
+                module,
+                (example,),
+                str(tmp),
+                input_names=[INPUT_NAME],
+                output_names=list(output_names),
+                dynamic_axes=dynamic_axes,
+                opset_version=settings.opset,
+                do_constant_folding=True,
+                **kwargs,
             )
         except Exception as exc:  # the exporter raises many types for unsupported models
             raise EdgepruneError(f"ONNX export failed: {first_line(exc)}") from None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -30,8 +30,8 @@ META_FILE = "bundle.json"
 class Preprocess:
     """uint8 NHWC -> float32 NCHW: x / 255, minus mean, divided by std, per channel."""
 
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         scale = np.asarray(self.std, dtype=np.float32) * 255.0
@@ -118,13 +118,13 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 def write_bundle(
     path: str | os.PathLike,
-    arrays: Dict[str, Tuple[np.ndarray, np.ndarray]],
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
     mean: Sequence[float],
     std: Sequence[float],
     num_classes: int,
     class_names: Sequence[str] = (),
     external_splits: Sequence[Split] = (),
-    info: Dict[str, object] | None = None,
+    info: dict[str, object] | None = None,
 ) -> EvalBundle:
     """Write a bundle: each entry of ``arrays`` is ``name -> (images uint8 NHWC, labels)``.
 
@@ -138,16 +138,30 @@ def write_bundle(
     for name, (images, labels) in arrays.items():
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4:
-            raise EdgepruneError(f"bundle split {name!r}: images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+            raise EdgepruneError(
+                f"bundle split {name!r}: images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}"
+            )
         if len(labels) != len(images):
-            raise EdgepruneError(f"bundle split {name!r}: {len(images)} images but {len(labels)} labels")
+            raise EdgepruneError(
+                f"bundle split {name!r}: {len(images)} images but {len(labels)} labels"
+            )
         stem = name.replace("/", "_s")
         _save_array(path / f"{stem}.images.npy", images)
         _save_array(path / f"{stem}.labels.npy", np.asarray(labels, dtype=np.int64))
-        splits[name] = {"images": f"{stem}.images.npy", "labels": f"{stem}.labels.npy", "start": 0, "stop": len(images)}
+        splits[name] = {
+            "images": f"{stem}.images.npy",
+            "labels": f"{stem}.labels.npy",
+            "start": 0,
+            "stop": len(images),
+        }
         image_shape = image_shape or list(images.shape[1:])
     for split in external_splits:
-        splits[split.name] = {"images": split.images, "labels": split.labels, "start": split.start, "stop": split.stop}
+        splits[split.name] = {
+            "images": split.images,
+            "labels": split.labels,
+            "start": split.start,
+            "stop": split.stop,
+        }
     if image_shape is None:
         raise EdgepruneError("an eval bundle needs at least one split with images")
     meta = {

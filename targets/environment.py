@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -21,14 +20,14 @@ TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 
 
-def _read(path: Path) -> Optional[str]:
+def _read(path: Path) -> str | None:
     try:
         return path.read_text(errors="replace").strip("\x00\n ")
     except OSError:
         return None
 
 
-def _run(cmd: list) -> Optional[str]:
+def _run(cmd: list) -> str | None:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -45,9 +44,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def parse_nvpmodel(text: str) -> Dict[str, str]:
+def parse_nvpmodel(text: str) -> dict[str, str]:
     """``nvpmodel -q`` prints e.g. ``NV Power Mode: MAXN`` then the mode number."""
-    result: Dict[str, str] = {}
+    result: dict[str, str] = {}
     match = re.search(r"NV Power Mode:\s*(\S+)", text)
     if match:
         result["power_mode"] = match.group(1)
@@ -57,9 +56,9 @@ def parse_nvpmodel(text: str) -> Dict[str, str]:
     return result
 
 
-def thermal_zones() -> Dict[str, float]:
+def thermal_zones() -> dict[str, float]:
     """Temperatures in degrees Celsius by thermal zone type."""
-    temps: Dict[str, float] = {}
+    temps: dict[str, float] = {}
     for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*")):
         kind, value = _read(zone / "type"), _read(zone / "temp")
         if kind and value and value.lstrip("-").isdigit():
@@ -67,7 +66,7 @@ def thermal_zones() -> Dict[str, float]:
     return temps
 
 
-def gpu_clock_mhz() -> Optional[float]:
+def gpu_clock_mhz() -> float | None:
     """Current GPU frequency of a Jetson (devfreq), in MHz."""
     for path in Path("/sys/class/devfreq").glob("*"):
         name = _read(path / "device" / "of_node" / "name") or path.name
@@ -78,12 +77,12 @@ def gpu_clock_mhz() -> Optional[float]:
     return None
 
 
-def jetson_state() -> Optional[Dict[str, object]]:
+def jetson_state() -> dict[str, object] | None:
     """Module, release, power mode, clocks and temperatures; None when not on a Jetson."""
     release = _read(TEGRA_RELEASE)
     if release is None:
         return None
-    state: Dict[str, object] = {
+    state: dict[str, object] = {
         "module": _read(DEVICE_TREE_MODEL) or "unknown Jetson",
         "l4t_release": release.splitlines()[0],
     }
@@ -95,8 +94,8 @@ def jetson_state() -> Optional[Dict[str, object]]:
     return state
 
 
-def describe_environment(runtime_info: Optional[Dict[str, object]] = None) -> Dict[str, object]:
-    env: Dict[str, object] = {
+def describe_environment(runtime_info: dict[str, object] | None = None) -> dict[str, object]:
+    env: dict[str, object] = {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "machine": platform.machine(),

@@ -8,8 +8,8 @@ says so; the efficiency factors are the profile's stated assumptions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.graph_cost import FREE_OPS, NodeCost
@@ -22,7 +22,7 @@ BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 class MachinePeaks:
     """Peak compute (FLOP/s, or op/s for int8) per precision and memory bandwidth (byte/s)."""
 
-    flops: Dict[str, float]
+    flops: dict[str, float]
     bandwidth: float
     source: str  # "profile" or "measured"
 
@@ -30,35 +30,43 @@ class MachinePeaks:
 def profile_peaks(profile: TargetProfile) -> MachinePeaks:
     peaks = {p: v * 1e12 for p in ("fp32", "fp16", "int8") if (v := profile.peak.for_precision(p))}
     if not peaks or not profile.memory.bandwidth_gbps:
-        raise EdgepruneError(f"target {profile.name} has no peak figures; measure them (host) or add them to its profile")
+        raise EdgepruneError(
+            f"target {profile.name} has no peak figures; measure them (host) or add them to its profile"
+        )
     return MachinePeaks(peaks, profile.memory.bandwidth_gbps * 1e9, "profile")
 
 
 def estimate_latency(
     costs: Sequence[NodeCost], profile: TargetProfile, precision: str, peaks: MachinePeaks
-) -> Dict[str, object]:
+) -> dict[str, object]:
     """Estimated batch latency on ``profile`` at ``precision`` from the graph's node costs."""
     model = profile.estimate
     if precision not in peaks.flops:
         raise EdgepruneError(f"target {profile.name} has no {precision} peak to estimate with")
     efficiency = model.compute_efficiency.get(precision)
     if efficiency is None:
-        raise EdgepruneError(f"target {profile.name} has no [estimate] compute_efficiency.{precision}")
+        raise EdgepruneError(
+            f"target {profile.name} has no [estimate] compute_efficiency.{precision}"
+        )
     element_bytes = BYTES_PER_ELEMENT[precision]
     compute_rate = peaks.flops[precision] * efficiency
     memory_rate = peaks.bandwidth * model.memory_efficiency
-    layers: List[Dict[str, object]] = []
+    layers: list[dict[str, object]] = []
     for cost in costs:
         if cost.op_type in FREE_OPS or cost.op_type in model.fused_ops:
             continue
-        traffic = (cost.input_elements + cost.output_elements + cost.weight_elements) * element_bytes
+        traffic = (
+            cost.input_elements + cost.output_elements + cost.weight_elements
+        ) * element_bytes
         compute_s, memory_s = cost.flops / compute_rate, traffic / memory_rate
-        layers.append({
-            "name": cost.name,
-            "op_type": cost.op_type,
-            "seconds": max(compute_s, memory_s) + model.layer_overhead_us * 1e-6,
-            "bound": "compute" if compute_s >= memory_s else "memory",
-        })
+        layers.append(
+            {
+                "name": cost.name,
+                "op_type": cost.op_type,
+                "seconds": max(compute_s, memory_s) + model.layer_overhead_us * 1e-6,
+                "bound": "compute" if compute_s >= memory_s else "memory",
+            }
+        )
     total_s = sum(layer["seconds"] for layer in layers) + model.fixed_overhead_us * 1e-6
     return {
         "estimated": True,
@@ -78,13 +86,21 @@ def estimate_latency(
             "fused_ops": list(model.fused_ops),
         },
         "slowest_layers": sorted(
-            ({"name": l["name"], "op_type": l["op_type"], "ms": l["seconds"] * 1e3, "bound": l["bound"]} for l in layers),
-            key=lambda l: -l["ms"],
+            (
+                {
+                    "name": layer["name"],
+                    "op_type": layer["op_type"],
+                    "ms": layer["seconds"] * 1e3,
+                    "bound": layer["bound"],
+                }
+                for layer in layers
+            ),
+            key=lambda row: -row["ms"],
         )[:5],
     }
 
 
-def estimate_memory(costs: Sequence[NodeCost], precision: str) -> Dict[str, object]:
+def estimate_memory(costs: Sequence[NodeCost], precision: str) -> dict[str, object]:
     """Model memory on the device: weights plus the largest layer's input and output tensors.
 
     Excludes the runtime itself (CUDA context, TensorRT libraries), which on a Jetson takes
@@ -103,7 +119,7 @@ def estimate_memory(costs: Sequence[NodeCost], precision: str) -> Dict[str, obje
     }
 
 
-def peaks_for(profile: TargetProfile, measured: Optional[MachinePeaks]) -> MachinePeaks:
+def peaks_for(profile: TargetProfile, measured: MachinePeaks | None) -> MachinePeaks:
     """Profile figures, or the measured ones for a host profile that leaves them out."""
     if profile.is_host and profile.peak.fp32_tflops is None:
         if measured is None:

@@ -8,8 +8,8 @@ import json
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.run import RUN_FILE, DeviceJob
@@ -20,21 +20,25 @@ def run_local(
     artifact: Path,
     bundle: Path,
     out_dir: Path,
-    progress: Optional[Callable[[str], None]] = None,
+    progress: Callable[[str], None] | None = None,
     python: str = sys.executable,
-) -> Dict[str, object]:
+) -> dict[str, object]:
     """Run the job; stream the runner's messages to ``progress``; return its ``run.json``."""
     command = job.command(python, str(artifact), str(bundle), str(out_dir))
     tail: deque = deque(maxlen=20)
-    with subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) as proc:
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             line = line.rstrip()
             tail.append(line)
             if progress and line.startswith("[runner]"):
-                progress(line[len("[runner] "):])
+                progress(line[len("[runner] ") :])
         code = proc.wait()
     if code != 0:
         errors = [line for line in tail if "error" in line.lower()] or list(tail) or ["no output"]
-        raise EdgepruneError(f"runner failed on {artifact.name} (exit {code}): {errors[-1].strip()}")
+        raise EdgepruneError(
+            f"runner failed on {artifact.name} (exit {code}): {errors[-1].strip()}"
+        )
     return json.loads((out_dir / RUN_FILE).read_text())

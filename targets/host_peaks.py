@@ -34,7 +34,9 @@ def measure_gemm_flops(size: int = 1024, threads: int | None = None) -> float:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     rng = np.random.default_rng(0)
     feeds = {"a": rng.random((size, size), np.float32), "b": rng.random((size, size), np.float32)}
     seconds = _best_of(lambda: session.run(None, feeds), repeats=5)

@@ -6,7 +6,7 @@ Each figure records how it was measured (batch size, warm-up, iterations), as tr
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from edgeprune.targets.runners.base import Runner
 PERCENTILES = (50, 90, 95, 99)
 
 
-def summarize_times(times_ms: Sequence[float], batch_size: int) -> Dict[str, float]:
+def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, float]:
     t = np.asarray(times_ms, dtype=np.float64)
     stats = {
         "mean_ms": float(t.mean()),
@@ -36,8 +36,8 @@ def measure_latency(
     warmup: int = 10,
     iterations: int = 200,
     max_seconds: float = 3.0,
-    outputs: Optional[Sequence[str]] = None,
-) -> Dict[str, object]:
+    outputs: Sequence[str] | None = None,
+) -> dict[str, object]:
     """Time ``runner`` on one preprocessed batch.
 
     Runs ``warmup`` untimed inferences, then timed ones until ``iterations`` are done or
@@ -54,7 +54,7 @@ def measure_latency(
         runner.infer(feeds, outputs)
     records = list(runner.timings)
     runner.timings.clear()
-    result: Dict[str, object] = {
+    result: dict[str, object] = {
         "batch_size": int(len(batch)),
         "warmup": warmup,
         "iterations": len(records),

@@ -42,7 +42,9 @@ class Peaks:
     int8_tops: float | None = None
 
     def for_precision(self, precision: str) -> float | None:
-        return {"fp32": self.fp32_tflops, "fp16": self.fp16_tflops, "int8": self.int8_tops}[precision]
+        return {"fp32": self.fp32_tflops, "fp16": self.fp16_tflops, "int8": self.int8_tops}[
+            precision
+        ]
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,9 @@ def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> TargetPro
         if not isinstance(data.get(key), str) or not data[key]:
             raise EdgepruneError(f"{where}: missing or empty string '{key}'")
     if data["kind"] not in KINDS:
-        raise EdgepruneError(f"{where}: kind must be one of {', '.join(KINDS)}, got {data['kind']!r}")
+        raise EdgepruneError(
+            f"{where}: kind must be one of {', '.join(KINDS)}, got {data['kind']!r}"
+        )
     sections = {
         name: _build_section(cls, data[name], f"{where} [{name}]")
         for name, cls in _SECTIONS.items()

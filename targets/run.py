@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from pathlib import Path
 
 import numpy as np
 
@@ -52,32 +52,50 @@ class DeviceJob:
     """What the runner does with one artifact; renders itself as the runner's command line."""
 
     runtime: str = "onnxruntime"
-    splits: Tuple[str, ...] = ()  # empty: every split of the bundle
-    feature_splits: Tuple[str, ...] = ()  # splits whose feature maps come back
-    feature_limit: Optional[int] = None  # at most this many feature maps per split
+    splits: tuple[str, ...] = ()  # empty: every split of the bundle
+    feature_splits: tuple[str, ...] = ()  # splits whose feature maps come back
+    feature_limit: int | None = None  # at most this many feature maps per split
     batch_size: int = 256
-    latency_batches: Tuple[int, ...] = (1, 64)
+    latency_batches: tuple[int, ...] = (1, 64)
     warmup: int = 10
     iterations: int = 200
     max_seconds: float = 3.0
-    threads: Optional[int] = None  # ONNX Runtime intra-op threads
-    providers: Tuple[str, ...] = ()  # ONNX Runtime execution providers
-    engine_options: Tuple[Tuple[str, str], ...] = ()  # TensorRT runner options
+    threads: int | None = None  # ONNX Runtime intra-op threads
+    providers: tuple[str, ...] = ()  # ONNX Runtime execution providers
+    engine_options: tuple[tuple[str, str], ...] = ()  # TensorRT runner options
 
-    def runner_options(self) -> Dict[str, object]:
-        options: Dict[str, object] = dict(self.engine_options)
+    def runner_options(self) -> dict[str, object]:
+        options: dict[str, object] = dict(self.engine_options)
         if self.runtime == "onnxruntime":
             options["threads"] = self.threads
             if self.providers:
                 options["providers"] = list(self.providers)
         return options
 
-    def command(self, python: str, artifact: str, bundle: str, out: str) -> List[str]:
-        cmd = [python, "-m", "edgeprune.targets.run", "--artifact", artifact, "--bundle", bundle,
-               "--out", out, "--runtime", self.runtime, "--batch-size", str(self.batch_size),
-               "--latency-batches", ",".join(map(str, self.latency_batches)),
-               "--warmup", str(self.warmup), "--iterations", str(self.iterations),
-               "--max-seconds", str(self.max_seconds)]
+    def command(self, python: str, artifact: str, bundle: str, out: str) -> list[str]:
+        cmd = [
+            python,
+            "-m",
+            "edgeprune.targets.run",
+            "--artifact",
+            artifact,
+            "--bundle",
+            bundle,
+            "--out",
+            out,
+            "--runtime",
+            self.runtime,
+            "--batch-size",
+            str(self.batch_size),
+            "--latency-batches",
+            ",".join(map(str, self.latency_batches)),
+            "--warmup",
+            str(self.warmup),
+            "--iterations",
+            str(self.iterations),
+            "--max-seconds",
+            str(self.max_seconds),
+        ]
         if self.splits:
             cmd += ["--splits", ",".join(self.splits)]
         if self.feature_splits:
@@ -93,21 +111,23 @@ class DeviceJob:
         return cmd
 
 
-def evaluate_artifact(artifact: Path, bundle_dir: Path, out_dir: Path, job: DeviceJob = DeviceJob()) -> Dict[str, object]:
+def evaluate_artifact(
+    artifact: Path, bundle_dir: Path, out_dir: Path, job: DeviceJob = DeviceJob()
+) -> dict[str, object]:
     """Run ``artifact`` over the bundle's splits, time it, and write outputs and ``run.json``."""
     started = time.time()
     bundle = EvalBundle(bundle_dir)
     splits = list(job.splits) or list(bundle.splits)
     feature_limit = job.feature_limit
     rss_before = current_rss_bytes()
-    outputs: Dict[str, np.ndarray] = {}
+    outputs: dict[str, np.ndarray] = {}
     with create_runner(job.runtime, str(artifact), **job.runner_options()) as runner:
         rss_session = current_rss_bytes() - rss_before
         has_features = "features" in runner.output_names
         for split in splits:
             want_features = has_features and split in job.feature_splits
             names = runner.output_names if want_features else [LOGITS]
-            collected: Dict[str, List[np.ndarray]] = {name: [] for name in names}
+            collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
             seen = 0
             for batch in bundle.batches(split, job.batch_size):
                 result = runner.infer_batched(batch, names)
@@ -121,11 +141,15 @@ def evaluate_artifact(artifact: Path, bundle_dir: Path, out_dir: Path, job: Devi
                     names = [LOGITS]  # enough feature maps: fetch logits only from here on
             for name, parts in collected.items():
                 outputs[f"{name}/{split}"] = np.concatenate(parts) if parts else np.zeros((0,))
-            _log(f"{split}: {seen} images")
+            if "/" not in split:
+                _log(f"{split}: {seen} images")
+            elif split.endswith("/5"):  # one line per corruption, not per severity
+                _log(f"{split.split('/')[0]}: 5 severities x {seen} images")
         runner.timings.clear()
         latency = {}
+        timing_split = "clean" if "clean" in splits else splits[0]
         for size in job.latency_batches:
-            batch = _latency_batch(bundle, splits[0], size)
+            batch = _latency_batch(bundle, timing_split, size)
             latency[str(size)] = measure_latency(
                 runner, batch, job.warmup, job.iterations, job.max_seconds, [LOGITS]
             )
@@ -152,12 +176,14 @@ def evaluate_artifact(artifact: Path, bundle_dir: Path, out_dir: Path, job: Devi
     return record
 
 
-def _int_list(text: str) -> List[int]:
+def _int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgeprune.targets.run", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m edgeprune.targets.run", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--artifact", required=True, type=Path)
     parser.add_argument("--bundle", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
@@ -172,7 +198,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     parser.add_argument("--providers", default="", help="ONNX Runtime execution providers")
-    parser.add_argument("--engine-option", action="append", default=[], help="TensorRT runner KEY=VALUE")
+    parser.add_argument(
+        "--engine-option", action="append", default=[], help="TensorRT runner KEY=VALUE"
+    )
     args = parser.parse_args(argv)
     job = DeviceJob(
         runtime=args.runtime,

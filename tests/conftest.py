@@ -13,8 +13,19 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 
 # A compress run small enough for tests: seconds, not minutes.
 FAST_FLAGS = [
-    "--train-epochs", "4", "--finetune-epochs", "1", "--ratios", "0.25,0.5",
-    "--latency-iterations", "10", "--latency-warmup", "2", "--latency-batch", "8", "--quiet",
+    "--train-epochs",
+    "4",
+    "--finetune-epochs",
+    "1",
+    "--ratios",
+    "0.25,0.5",
+    "--latency-iterations",
+    "10",
+    "--latency-warmup",
+    "2",
+    "--latency-batch",
+    "8",
+    "--quiet",
 ]
 
 

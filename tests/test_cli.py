@@ -16,7 +16,11 @@ from edgeprune.models import ModelSpec, create_model
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
@@ -25,17 +29,32 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "bad.toml").write_text("ratios = [0.5,\n")
     (tmp / "bad_target.toml").write_text('name = "x"\n')
     return {
-        "unknown target": (["--target", "jetson-orin-nan"], "unknown target 'jetson-orin-nan' (did you mean 'jetson-orin-nano'?)"),
+        "unknown target": (
+            ["--target", "jetson-orin-nan"],
+            "unknown target 'jetson-orin-nan' (did you mean 'jetson-orin-nano'?)",
+        ),
         "unknown model": (["--model", "resnet21"], "unknown model 'resnet21'"),
-        "unknown method": (["--method", "l1filter"], "unknown pruning method 'l1filter' (did you mean 'l1-filter'?)"),
+        "unknown method": (
+            ["--method", "l1filter"],
+            "unknown pruning method 'l1filter' (did you mean 'l1-filter'?)",
+        ),
         "unknown dataset": (["--data", "mnist"], "unknown dataset 'mnist'"),
         "missing data dir": (["--data", f"cifar10:{tmp / 'nowhere'}"], "missing data_batch_1"),
         "missing weights": (["--weights", str(tmp / "absent.pt")], "checkpoint not found"),
-        "weights that do not fit": (["--weights", str(tmp / "resnet20.pt")], "does not fit model small-resnet"),
-        "weights with pickled code": (["--weights", str(tmp / "pickled.pt")], "pickled Python objects"),
+        "weights that do not fit": (
+            ["--weights", str(tmp / "resnet20.pt")],
+            "does not fit model small-resnet",
+        ),
+        "weights with pickled code": (
+            ["--weights", str(tmp / "pickled.pt")],
+            "pickled Python objects",
+        ),
         "malformed config": (["--config", str(tmp / "bad.toml")], "not valid TOML"),
         "missing config": (["--config", str(tmp / "absent.toml")], "config file not found"),
-        "malformed target profile": (["--target", str(tmp / "bad_target.toml")], "missing or empty string 'description'"),
+        "malformed target profile": (
+            ["--target", str(tmp / "bad_target.toml")],
+            "missing or empty string 'description'",
+        ),
         "bad ratio": (["--ratios", "0.5,1.5"], "ratios must lie strictly between 0 and 1"),
         "unknown flag": (["--finetune-epoch", "3"], "unrecognized arguments"),
     }
@@ -49,7 +68,9 @@ def test_each_bad_input_is_one_line_and_loses_nothing(fast_run, fast_flags, tmp_
         lines = capsys.readouterr().err.strip().splitlines()
         assert code == 2, label
         assert len(lines) == 1, f"{label}: {lines}"
-        assert lines[0].startswith("edgeprune: error: ") and message in lines[0], f"{label}: {lines[0]}"
+        assert lines[0].startswith("edgeprune: error: ") and message in lines[0], (
+            f"{label}: {lines[0]}"
+        )
         # on a finished run: an error too, and every file it holds is untouched
         assert main(["compress", "--out", str(fast_run), *fast_flags, *flags]) == 2, label
         assert len(capsys.readouterr().err.strip().splitlines()) == 1, label
@@ -60,14 +81,20 @@ def test_changing_a_result_setting_of_a_finished_run_is_refused(fast_run, fast_f
     before = _snapshot(fast_run)
     code = main(["compress", "--out", str(fast_run), *fast_flags, "--finetune-epochs", "9"])
     assert code == 2
-    assert "was made with different settings: finetune-epochs = 1 (now 9)" in capsys.readouterr().err
+    assert (
+        "was made with different settings: finetune-epochs = 1 (now 9)" in capsys.readouterr().err
+    )
     assert _snapshot(fast_run) == before
 
 
 def test_console_script_prints_no_traceback(tmp_path):
     script = Path(sys.executable).with_name("edgeprune")
-    done = subprocess.run([str(script), "compress", "--target", "nowhere", "--out", str(tmp_path / "r")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(script), "compress", "--target", "nowhere", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("edgeprune: error: unknown target 'nowhere'")
@@ -76,12 +103,18 @@ def test_console_script_prints_no_traceback(tmp_path):
 def test_targets_and_methods_list(capsys):
     assert main(["targets"]) == 0
     out = capsys.readouterr().out
-    assert "jetson-orin-nano" in out and "jetson-agx-orin-64gb (aliases: jetson-orin" in out and "host-cpu" in out
+    assert (
+        "jetson-orin-nano" in out
+        and "jetson-agx-orin-64gb (aliases: jetson-orin" in out
+        and "host-cpu" in out
+    )
     assert main(["methods"]) == 0
     assert "l1-filter" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [["select", "/nonexistent/run"], ["report", "/nonexistent/run"]])
+@pytest.mark.parametrize(
+    "command", [["select", "/nonexistent/run"], ["report", "/nonexistent/run"]]
+)
 def test_commands_on_a_missing_run_directory(command, capsys):
     assert main(command) == 2
     assert "has no results.json" in capsys.readouterr().err

@@ -31,14 +31,16 @@ def test_bad_ratios_are_user_errors(bad):
 
 
 def test_written_run_toml_is_a_valid_config_that_reproduces_the_run():
-    config = build_config({}, {"ratios": "0.3,0.6", "target": "jetson-orin", "ignore-layers": "a,b"})
+    config = build_config(
+        {}, {"ratios": "0.3,0.6", "target": "jetson-orin", "ignore-layers": "a,b"}
+    )
     again = build_config(tomllib.loads(config.to_toml()))
     assert again == config
 
 
 def test_unknown_key_names_the_closest_one(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('finetune-epoch = 3\n')
+    path.write_text("finetune-epoch = 3\n")
     with pytest.raises(EdgepruneError, match="did you mean 'finetune-epochs'"):
         read_config_file(path)
 

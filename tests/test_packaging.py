@@ -19,7 +19,9 @@ MAPPED = {"edgeprune": "edgeprune", "edgeprune.export": "export", "edgeprune.tar
 
 
 def test_every_package_directory_is_listed_in_pyproject():
-    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = set()
     for package, folder in MAPPED.items():
         for init in (REPO_ROOT / folder).rglob("__init__.py"):
@@ -48,3 +50,28 @@ def test_single_version_source():
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     assert "version" in pyproject["project"]["dynamic"]
     assert edgeprune.__version__.count(".") == 2
+
+
+DEVICE_SIDE = ["edgeprune/__init__.py", "edgeprune/errors.py", "edgeprune/files.py"]
+
+
+def test_device_side_stays_python38_compatible():
+    """JetPack 5 ships Python 3.8: the runner's modules parse with its grammar, and their
+    annotations stay strings (PEP 563) so newer typing syntax is never evaluated."""
+    import ast
+
+    files = [REPO_ROOT / f for f in DEVICE_SIDE] + sorted((REPO_ROOT / "targets").rglob("*.py"))
+    for path in files:
+        source = path.read_text()
+        tree = ast.parse(source, filename=str(path), feature_version=(3, 8))
+        annotated = any(
+            isinstance(n, (ast.AnnAssign, ast.arg)) and getattr(n, "annotation", None)
+            for n in ast.walk(tree)
+        ) or any(
+            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.returns
+            for n in ast.walk(tree)
+        )
+        if annotated:
+            assert "from __future__ import annotations" in source, (
+                f"{path} needs PEP 563 annotations"
+            )

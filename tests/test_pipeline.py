@@ -22,8 +22,13 @@ def demo_run(tmp_path_factory) -> tuple[Path, str]:
     """The README's first command, exactly: `edgeprune compress --target jetson-orin-nano`."""
     workdir = tmp_path_factory.mktemp("demo")
     script = Path(sys.executable).with_name("edgeprune")
-    done = subprocess.run([str(script), "compress", "--target", "jetson-orin-nano"], cwd=workdir,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(script), "compress", "--target", "jetson-orin-nano"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir / "runs" / "small-resnet-digits-l1-filter", done.stdout
 
@@ -33,7 +38,13 @@ def test_demo_writes_the_complete_run_directory(demo_run):
     for name in ("run.toml", "results.json", "selection.json", "report.md", "bundle/bundle.json"):
         assert (run_dir / name).is_file(), name
     for entry in ("baseline", "l1-filter-0.25", "l1-filter-0.50", "l1-filter-0.75"):
-        for name in ("model.pt", "model.onnx", "metrics.json", "device/outputs.npz", "device/run.json"):
+        for name in (
+            "model.pt",
+            "model.onnx",
+            "metrics.json",
+            "device/outputs.npz",
+            "device/run.json",
+        ):
             assert (run_dir / entry / name).is_file(), f"{entry}/{name}"
 
 
@@ -58,8 +69,12 @@ def test_demo_ece_matches_torchmetrics_on_the_artifact_logits(demo_run):
     for entry in ("baseline", "l1-filter-0.50"):
         with np.load(run_dir / entry / "device" / "outputs.npz") as data:
             logits = data["logits/clean"].astype(np.float64)
-        reference = tmf.multiclass_calibration_error(torch.tensor(logits), torch.tensor(labels), num_classes=10, n_bins=15)
-        assert read_json(run_dir / entry / "metrics.json")["calibration"]["ece"] == pytest.approx(float(reference), abs=1e-6)
+        reference = tmf.multiclass_calibration_error(
+            torch.tensor(logits), torch.tensor(labels), num_classes=10, n_bins=15
+        )
+        assert read_json(run_dir / entry / "metrics.json")["calibration"]["ece"] == pytest.approx(
+            float(reference), abs=1e-6
+        )
 
 
 def test_demo_selection_obeys_its_constraints(demo_run):
@@ -103,7 +118,9 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
     real_train = pipeline.train
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
     calls.clear()
-    monkeypatch.setattr(pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a))
+    monkeypatch.setattr(
+        pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a)
+    )
     assert main(flags) == 0
     assert calls == [0.5]  # only the unfinished candidate was built
     assert trained == [1]  # its fine-tune; the baseline was not trained again
@@ -115,7 +132,9 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
     before = (fast_run / "results.json").stat().st_mtime_ns
     assert main(["select", str(fast_run), "--max-acc-drop", "100", "--max-ece-increase", "1"]) == 0
     selection = read_json(fast_run / "selection.json")
-    assert selection["chosen"] == "l1-filter-0.50"  # everything is feasible: the most compressed wins
+    assert (
+        selection["chosen"] == "l1-filter-0.50"
+    )  # everything is feasible: the most compressed wins
     assert main(["select", str(fast_run), "--max-acc-drop", "-1"]) == 0
     assert read_json(fast_run / "selection.json")["chosen"] is None
     assert (fast_run / "results.json").stat().st_mtime_ns == before

@@ -80,13 +80,17 @@ def _stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: 
 
 def _channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-    return tuple(pixels.mean(0).round(4).tolist()), tuple(np.maximum(pixels.std(0), 1e-3).round(4).tolist())
+    return tuple(pixels.mean(0).round(4).tolist()), tuple(
+        np.maximum(pixels.std(0), 1e-3).round(4).tolist()
+    )
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
     if images.shape[1] == size and images.shape[2] == size:
         return images
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
+    return np.stack(
+        [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images]
+    )
 
 
 @DATASETS.register("digits")
@@ -102,9 +106,15 @@ def load_digits(argument: str, input_size: int | None, seed: int) -> ImageDatase
     train, val, test = _stratified_split(labels, (0.1, 0.2), seed)
     mean, std = _channel_stats(images[train])
     return ImageDataset(
-        "digits", "sklearn.datasets.load_digits",
-        Split(images[train], labels[train]), Split(images[val], labels[val]), Split(images[test], labels[test]),
-        tuple(str(d) for d in range(10)), mean, std, augment="shift",
+        "digits",
+        "sklearn.datasets.load_digits",
+        Split(images[train], labels[train]),
+        Split(images[val], labels[val]),
+        Split(images[test], labels[test]),
+        tuple(str(d) for d in range(10)),
+        mean,
+        std,
+        augment="shift",
     )
 
 
@@ -112,9 +122,13 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR-10's python batches are pickles; allow only what rebuilds numpy arrays."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str):
@@ -127,7 +141,9 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as handle:
             batch = _NumpyOnlyUnpickler(handle, encoding="latin1").load()
-        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        data = (
+            np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        )
         return np.ascontiguousarray(data), np.asarray(batch["labels"], dtype=np.int64)
     except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as exc:
         raise EdgepruneError(f"{path} is not a CIFAR-10 python batch: {exc}") from None
@@ -151,13 +167,28 @@ def load_cifar10(argument: str, input_size: int | None, seed: int) -> ImageDatas
     order = np.random.default_rng(seed).permutation(len(train_y))
     val_idx, train_idx = np.sort(order[:5000]), np.sort(order[5000:])
     size = input_size or 32
-    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    names = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     return ImageDataset(
-        "cifar10", str(folder),
+        "cifar10",
+        str(folder),
         Split(_resize(train_x[train_idx], size), train_y[train_idx]),
         Split(_resize(train_x[val_idx], size), train_y[val_idx]),
         Split(_resize(test_x, size), test_y),
-        names, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment="crop-flip",
+        names,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        augment="crop-flip",
     )
 
 
@@ -174,7 +205,10 @@ def _read_folder(root: Path, classes: list[str], size: int) -> Split:
                 with Image.open(path) as im:
                     im = im.convert("RGB")
                     scale = size / min(im.size)  # shorter side to size, then centre crop
-                    im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.BILINEAR)
+                    im = im.resize(
+                        (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                        Image.BILINEAR,
+                    )
                     left, top = (im.width - size) // 2, (im.height - size) // 2
                     images.append(np.asarray(im.crop((left, top, left + size, top + size))))
             except OSError as exc:
@@ -196,12 +230,18 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
     size = input_size or 224
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-        train, test = _read_folder(root / "train", classes, size), _read_folder(root / "test", classes, size)
+        train, test = (
+            _read_folder(root / "train", classes, size),
+            _read_folder(root / "test", classes, size),
+        )
         if (root / "val").is_dir():
             val = _read_folder(root / "val", classes, size)
         else:
             tr, va, _ = _stratified_split(train.labels, (0.1, 0.0), seed)
-            train, val = Split(train.images[tr], train.labels[tr]), Split(train.images[va], train.labels[va])
+            train, val = (
+                Split(train.images[tr], train.labels[tr]),
+                Split(train.images[va], train.labels[va]),
+            )
     else:
         classes = sorted(p.name for p in root.iterdir() if p.is_dir())
         every = _read_folder(root, classes, size)
@@ -211,8 +251,15 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
         raise EdgepruneError(f"imagefolder:{argument}: need at least two class folders with images")
     # ImageNet statistics: what torchvision's models and most users' checkpoints expect.
     return ImageDataset(
-        "imagefolder", str(root), train, val, test, tuple(classes),
-        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), augment="crop-flip",
+        "imagefolder",
+        str(root),
+        train,
+        val,
+        test,
+        tuple(classes),
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        augment="crop-flip",
     )
 
 

@@ -61,7 +61,10 @@ def _aggregate(index: np.ndarray, confidences: np.ndarray, correct: np.ndarray, 
 
 
 def calibration_bins(
-    confidences: np.ndarray, correct: np.ndarray, n_bins: int = DEFAULT_BINS, scheme: str = "uniform"
+    confidences: np.ndarray,
+    correct: np.ndarray,
+    n_bins: int = DEFAULT_BINS,
+    scheme: str = "uniform",
 ) -> CalibrationBins:
     """Bin top-1 confidences and their correctness.
 
@@ -118,21 +121,29 @@ def expected_calibration_error(
     return _weighted_gap(calibration_bins(confidences, correct, n_bins, "uniform"), norm)
 
 
-def maximum_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+def maximum_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS
+) -> float:
     return expected_calibration_error(probs, labels, n_bins, norm="max")
 
 
-def rms_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+def rms_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS
+) -> float:
     return expected_calibration_error(probs, labels, n_bins, norm="l2")
 
 
-def adaptive_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+def adaptive_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS
+) -> float:
     """ECE over equal-mass bins (confidences sorted, split into ``n_bins`` near-equal counts)."""
     confidences, correct = _top1(probs, labels)
     return _weighted_gap(calibration_bins(confidences, correct, n_bins, "adaptive"), "l1")
 
 
-def classwise_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+def classwise_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS
+) -> float:
     """Classwise ECE (Kull et al. 2019): equal-width bins over p_ik for each class k, averaged.
 
     In each bin the "accuracy" is the fraction of samples whose label is k.

@@ -23,8 +23,15 @@ from edgeprune.models.zoo import ModelSpec, create_model
 MODEL_FORMAT = "edgeprune-model/1"
 # Attributes that structured pruning changes and a rebuilt layer must carry again.
 _SHAPE_ATTRIBUTES = (
-    "in_channels", "out_channels", "groups", "num_features", "in_features",
-    "out_features", "num_channels", "num_groups", "normalized_shape",
+    "in_channels",
+    "out_channels",
+    "groups",
+    "num_features",
+    "in_features",
+    "out_features",
+    "num_channels",
+    "num_groups",
+    "normalized_shape",
 )
 
 
@@ -41,7 +48,12 @@ def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
             value = getattr(module, attr, None)
             if isinstance(value, (int, tuple, list)) and not isinstance(value, bool):
                 attrs[attr] = list(value) if isinstance(value, (tuple, list)) else value
-        structure[name] = {"type": type(module).__name__, "attrs": attrs, "params": tensors, "buffers": buffers}
+        structure[name] = {
+            "type": type(module).__name__,
+            "attrs": attrs,
+            "params": tensors,
+            "buffers": buffers,
+        }
     return structure
 
 
@@ -51,19 +63,25 @@ def apply_structure(model: nn.Module, structure: dict[str, dict[str, Any]]) -> n
     for name, entry in structure.items():
         module = modules.get(name)
         if module is None or type(module).__name__ != entry["type"]:
-            raise EdgepruneError(f"saved structure names layer {name!r} ({entry['type']}) that the model lacks")
+            raise EdgepruneError(
+                f"saved structure names layer {name!r} ({entry['type']}) that the model lacks"
+            )
         for attr, value in entry["attrs"].items():
             setattr(module, attr, tuple(value) if isinstance(value, list) else value)
         for key, shape in entry["params"].items():
             old = module._parameters[key]
-            module._parameters[key] = nn.Parameter(torch.empty(shape, dtype=old.dtype), old.requires_grad)
+            module._parameters[key] = nn.Parameter(
+                torch.empty(shape, dtype=old.dtype), old.requires_grad
+            )
         for key, shape in entry["buffers"].items():
             old = module._buffers[key]
             module._buffers[key] = torch.empty(shape, dtype=old.dtype)
     return model
 
 
-def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, metadata: dict | None = None) -> None:
+def save_model(
+    path: str | Path, model: nn.Module, spec: ModelSpec, metadata: dict | None = None
+) -> None:
     payload = {
         "format": MODEL_FORMAT,
         "spec": spec.to_dict(),
@@ -86,7 +104,9 @@ def _torch_load(path: Path) -> Any:
             f"(torch.load weights_only=True refused: {first_line(exc)}); save a state_dict instead"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise EdgepruneError(f"{path} is not a readable PyTorch checkpoint: {first_line(exc)}") from None
+        raise EdgepruneError(
+            f"{path} is not a readable PyTorch checkpoint: {first_line(exc)}"
+        ) from None
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict]:
@@ -109,15 +129,23 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise EdgepruneError(f"{path} holds no state dict (a mapping of parameter names to tensors)")
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(v, torch.Tensor) for v in obj.values())
+    ):
+        raise EdgepruneError(
+            f"{path} holds no state dict (a mapping of parameter names to tensors)"
+        )
     # Checkpoints saved from DataParallel / DDP prefix every key with "module.".
     if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
-def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str) -> None:
+def _load_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str
+) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -128,9 +156,15 @@ def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
     ]
     if missing or unexpected or mismatched:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("size mismatch", mismatched)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("size mismatch", mismatched),
+        ):
             if keys:
-                shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+                shown = ", ".join(keys[:3]) + (
+                    f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+                )
                 parts.append(f"{len(keys)} {label}: {shown}")
         raise EdgepruneError(f"checkpoint {source} does not fit model {name}: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)

@@ -13,7 +13,9 @@ VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 
 
 class VGGCifar(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, layout: tuple = VGG16_LAYOUT) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, layout: tuple = VGG16_LAYOUT
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -21,7 +23,11 @@ class VGGCifar(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1, bias=False), nn.BatchNorm2d(item), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(channels, item, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(item),
+                    nn.ReLU(inplace=True),
+                ]
                 channels = item
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)

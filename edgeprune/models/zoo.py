@@ -21,12 +21,22 @@ from edgeprune.registry import Registry
 ModelFactory = Callable[..., nn.Module]  # (num_classes, in_channels) -> module
 
 MODELS: Registry[ModelFactory] = Registry("model")
-MODELS.register("small-resnet", lambda num_classes, in_channels: SmallResNet(num_classes, in_channels))
-MODELS.register("resnet20", lambda num_classes, in_channels: CifarResNet(20, num_classes, in_channels))
-MODELS.register("resnet56", lambda num_classes, in_channels: CifarResNet(56, num_classes, in_channels))
-MODELS.register("resnet110", lambda num_classes, in_channels: CifarResNet(110, num_classes, in_channels))
+MODELS.register(
+    "small-resnet", lambda num_classes, in_channels: SmallResNet(num_classes, in_channels)
+)
+MODELS.register(
+    "resnet20", lambda num_classes, in_channels: CifarResNet(20, num_classes, in_channels)
+)
+MODELS.register(
+    "resnet56", lambda num_classes, in_channels: CifarResNet(56, num_classes, in_channels)
+)
+MODELS.register(
+    "resnet110", lambda num_classes, in_channels: CifarResNet(110, num_classes, in_channels)
+)
 MODELS.register("resnet18-cifar", resnet18_cifar)
-MODELS.register("vgg16-bn-cifar", lambda num_classes, in_channels: VGGCifar(num_classes, in_channels))
+MODELS.register(
+    "vgg16-bn-cifar", lambda num_classes, in_channels: VGGCifar(num_classes, in_channels)
+)
 
 
 @dataclass(frozen=True)
@@ -43,14 +53,21 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelSpec:
-        return cls(data["name"], int(data["num_classes"]), int(data["in_channels"]), tuple(data["input_size"]))
+        return cls(
+            data["name"],
+            int(data["num_classes"]),
+            int(data["in_channels"]),
+            tuple(data["input_size"]),
+        )
 
 
 def _torchvision_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
     import torchvision
 
     if in_channels != 3:
-        raise EdgepruneError(f"torchvision:{name} takes 3-channel input, the data has {in_channels}")
+        raise EdgepruneError(
+            f"torchvision:{name} takes 3-channel input, the data has {in_channels}"
+        )
     try:
         return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
     except ValueError:
@@ -70,7 +87,9 @@ def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
     if not callable(factory):
         raise EdgepruneError(f"{module_name!r} has no callable {attr!r} to build the model")
     params = inspect.signature(factory).parameters
-    kwargs = {k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if k in params}
+    kwargs = {
+        k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if k in params
+    }
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise EdgepruneError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
@@ -80,7 +99,9 @@ def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
 def check_model_name(name: str) -> None:
     """Fail early on a registered-name typo, before any work is done."""
     if ":" not in name and name not in MODELS:
-        raise EdgepruneError(MODELS.unknown_message(name) + ", torchvision:<name>, or package.module:factory")
+        raise EdgepruneError(
+            MODELS.unknown_message(name) + ", torchvision:<name>, or package.module:factory"
+        )
 
 
 def create_model(spec: ModelSpec) -> nn.Module:

@@ -41,18 +41,30 @@ def _register(method: PruningMethod) -> None:
     METHODS.register(method.name, method)
 
 
-_register(PruningMethod(
-    "l1-filter", "structured", "L1 norm of each filter (Li et al. 2017)",
-    lambda model, ctx: filter_norm(1),
-))
-_register(PruningMethod(
-    "l2-filter", "structured", "L2 norm of each filter (the 'Weight' criterion of Pachon et al.)",
-    lambda model, ctx: filter_norm(2),
-))
-_register(PruningMethod(
-    "random", "structured", "uniformly random channels: the baseline a criterion must beat",
-    lambda model, ctx: random_scores(ctx.seed),
-))
+_register(
+    PruningMethod(
+        "l1-filter",
+        "structured",
+        "L1 norm of each filter (Li et al. 2017)",
+        lambda model, ctx: filter_norm(1),
+    )
+)
+_register(
+    PruningMethod(
+        "l2-filter",
+        "structured",
+        "L2 norm of each filter (the 'Weight' criterion of Pachon et al.)",
+        lambda model, ctx: filter_norm(2),
+    )
+)
+_register(
+    PruningMethod(
+        "random",
+        "structured",
+        "uniformly random channels: the baseline a criterion must beat",
+        lambda model, ctx: random_scores(ctx.seed),
+    )
+)
 
 
 def prune_model(
@@ -66,8 +78,17 @@ def prune_model(
     """Prune ``model`` in place with a registered method; returns what was done."""
     entry = METHODS.get(method)
     criterion = entry.criterion(model, context)
-    report = structured_prune(model, ratio, criterion, settings, context.example_input, between_steps)
+    report = structured_prune(
+        model, ratio, criterion, settings, context.example_input, between_steps
+    )
     return {"method": method, "kind": entry.kind, "nominal_ratio": ratio, **report}
 
 
-__all__ = ["METHODS", "PruneContext", "PruneSettings", "PruningMethod", "channel_counts", "prune_model"]
+__all__ = [
+    "METHODS",
+    "PruneContext",
+    "PruneSettings",
+    "PruningMethod",
+    "channel_counts",
+    "prune_model",
+]

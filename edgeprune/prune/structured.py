@@ -21,9 +21,13 @@ PRUNABLE = (nn.Conv2d, nn.Linear)
 class PruneSettings:
     """How a ratio is spread over layers; identical for every candidate of a sweep."""
 
-    allocation: str = "uniform"  # "uniform": same rate per layer (UPR); "global": ranked across layers (APR)
+    allocation: str = (
+        "uniform"  # "uniform": same rate per layer (UPR); "global": ranked across layers (APR)
+    )
     round_to: int = 1  # keep channel counts multiples of this (tensor-core alignment)
-    ignore: tuple[str, ...] = ()  # extra module names left intact (first conv and classifier always are)
+    ignore: tuple[
+        str, ...
+    ] = ()  # extra module names left intact (first conv and classifier always are)
     layer_ratios: tuple[tuple[str, float], ...] = ()  # per-layer overrides: (module name, ratio)
     steps: int = 1  # iterative pruning: the ratio is reached in this many steps
     max_layer_ratio: float = 0.95  # never strip a layer further than this (global allocation)
@@ -63,7 +67,9 @@ def execution_order(model: nn.Module, example_input: torch.Tensor) -> list[tuple
     return unique
 
 
-def protected_layers(model: nn.Module, example_input: torch.Tensor, extra: tuple[str, ...]) -> list[nn.Module]:
+def protected_layers(
+    model: nn.Module, example_input: torch.Tensor, extra: tuple[str, ...]
+) -> list[nn.Module]:
     """First conv (its input is the image) and the layer producing the logits, plus ``extra``."""
     order = execution_order(model, example_input)
     if not order:
@@ -99,7 +105,9 @@ class AlignedPruner(tp.pruner.BasePruner):
     Round to the nearest multiple, never below one, instead."""
 
     def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
-        return current_channels - aligned_keep(current_channels - n_pruned, current_channels, round_to)
+        return current_channels - aligned_keep(
+            current_channels - n_pruned, current_channels, round_to
+        )
 
 
 def structured_prune(

@@ -24,7 +24,9 @@ def _calibration_section(results: dict) -> list[str]:
     ]
     for e in _entries(results):
         c, rel = e["calibration"], e["vs_baseline"]["ece_change_relative_percent"]
-        rel_text = "n/a" if rel is None else f"{e['vs_baseline']['ece_increase']:+.4f} ({-rel:+.0f} %)"
+        rel_text = (
+            "n/a" if rel is None else f"{e['vs_baseline']['ece_increase']:+.4f} ({-rel:+.0f} %)"
+        )
         lines.append(
             f"| {e['name']} | {c['ece']:.4f} | {c['mce']:.4f} | {c['rmsce']:.4f} | {c['adaptive_ece']:.4f} | "
             f"{c['classwise_ece']:.4f} | {c['nll']:.4f} | {c['brier']:.4f} | {rel_text} |"
@@ -84,6 +86,65 @@ def _estimate_section(results: dict) -> list[str]:
     return lines + [""]
 
 
+def _corruption_section(results: dict) -> list[str]:
+    entries = [e for e in _entries(results) if e.get("corruption", {}).get("mPC") is not None]
+    if not entries:
+        return []
+    info = entries[0]["corruption"]
+    lines = [
+        "## Corruption robustness of the deployed artifact",
+        "",
+        f"Corrupted test images: {info['source']}"
+        + (f"; missing corruptions: {', '.join(info['missing'])}" if info.get("missing") else "")
+        + ". mPC = mean accuracy over the 15 benchmark corruptions x 5 severities; rPC = mPC / clean accuracy; "
+        "mCE uses the unpruned baseline as reference (baseline = 1.00); relative mCE subtracts each model's clean "
+        "error first. Held-out corruptions (speckle noise, gaussian blur, spatter, saturate) never enter mPC or mCE.",
+        "",
+        "| entry | clean acc % | mPC % | rPC | mCE | relative mCE | mean corruption error % | held-out mean acc % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in entries:
+        c = e["corruption"]
+        held = c.get("held_out", {})
+        held_text = f"{100 * sum(held.values()) / len(held):.1f}" if held else "-"
+        lines.append(
+            f"| {e['name']} | {100 * e['accuracy']:.2f} | {100 * c['mPC']:.2f} | {c['rPC']:.3f} | "
+            f"{c.get('mCE', float('nan')):.3f} | {c.get('relative_mCE', float('nan')):.3f} | "
+            f"{100 * c['mean_corruption_error']:.2f} | {held_text} |"
+        )
+    lines += [
+        "",
+        "Accuracy and ECE per severity, mean over the 15 benchmark corruptions (the view of Mitra et al. 2024):",
+        "",
+        "| entry | " + " | ".join(f"s{s} acc % / ECE" for s in range(1, 6)) + " |",
+        "|---|" + "---:|" * 5,
+    ]
+    for e in entries:
+        per = e["corruption"]["per_severity"]
+        cells = [
+            f"{100 * per[str(s)]['accuracy']:.1f} / {per[str(s)].get('ece', float('nan')):.3f}"
+            for s in range(1, 6)
+        ]
+        lines.append(f"| {e['name']} | " + " | ".join(cells) + " |")
+    names = entries[0]["corruption"]["corruptions"]
+    lines += [
+        "",
+        "Accuracy % per corruption (mean over severities):",
+        "",
+        "| corruption | " + " | ".join(e["name"] for e in entries) + " |",
+        "|---|" + "---:|" * len(entries),
+    ]
+    for name in names:
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                f"{100 * e['corruption']['per_corruption_accuracy'][name]:.1f}" for e in entries
+            )
+            + " |"
+        )
+    return lines + [""]
+
+
 def _size_section(results: dict) -> list[str]:
     lines = [
         "## Size and real reduction",
@@ -123,8 +184,16 @@ def render_markdown(results: dict, selection: dict) -> str:
         lines.append(f"- {c['name']} rejected: {'; '.join(c['reasons'])}")
     if rejected:
         lines.append("")
-    lines += ["## Summary", "", markdown_table(summary_rows(results, selection)), "", "`*` marks the chosen candidate.", ""]
+    lines += [
+        "## Summary",
+        "",
+        markdown_table(summary_rows(results, selection)),
+        "",
+        "`*` marks the chosen candidate.",
+        "",
+    ]
     lines += _calibration_section(results)
+    lines += _corruption_section(results)
     lines += _size_section(results)
     lines += _latency_section(results)
     lines += _estimate_section(results)

@@ -7,7 +7,7 @@ computed on the host from what a runner returned.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,13 +22,13 @@ class Runner:
     runtime = "base"
 
     def __init__(self) -> None:
-        self.input_names: List[str] = []
-        self.output_names: List[str] = []
-        self.fixed_batch: Optional[int] = None  # set when the artifact has a static batch size
-        self.timings: List[Dict[str, float]] = []
-        self.info: Dict[str, object] = {}
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+        self.fixed_batch: int | None = None  # set when the artifact has a static batch size
+        self.timings: list[dict[str, float]] = []
+        self.info: dict[str, object] = {}
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         self._activate()
         return self
 
@@ -36,8 +36,8 @@ class Runner:
         self._deactivate()
 
     def infer(
-        self, feeds: Dict[str, np.ndarray], outputs: Optional[Sequence[str]] = None
-    ) -> Dict[str, np.ndarray]:
+        self, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Run one inference; ``outputs`` restricts which outputs are fetched."""
         start = time.perf_counter()
         result, components = self._infer(feeds, list(outputs) if outputs else self.output_names)
@@ -47,8 +47,8 @@ class Runner:
         return result
 
     def infer_batched(
-        self, batch: np.ndarray, outputs: Optional[Sequence[str]] = None
-    ) -> Dict[str, np.ndarray]:
+        self, batch: np.ndarray, outputs: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Infer one batch through the first input, padding to a static batch size if needed."""
         n = len(batch)
         if self.fixed_batch and n != self.fixed_batch:
@@ -69,5 +69,5 @@ class Runner:
     def _deactivate(self) -> None:
         pass
 
-    def _infer(self, feeds: Dict[str, np.ndarray], outputs: List[str]):
+    def _infer(self, feeds: dict[str, np.ndarray], outputs: list[str]):
         raise NotImplementedError

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -17,8 +17,8 @@ class OnnxRuntimeRunner(Runner):
     def __init__(
         self,
         artifact: str | Path,
-        providers: Optional[Sequence[str]] = None,
-        threads: Optional[int] = None,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         super().__init__()
         self.artifact = Path(artifact)
@@ -42,9 +42,13 @@ class OnnxRuntimeRunner(Runner):
                 f"ONNX Runtime here lacks {', '.join(missing)}; available: {', '.join(available)}"
             )
         try:
-            self.session = ort.InferenceSession(str(self.artifact), options, providers=self.providers)
+            self.session = ort.InferenceSession(
+                str(self.artifact), options, providers=self.providers
+            )
         except Exception as exc:  # ORT raises its own types for malformed models
-            raise EdgepruneError(f"ONNX Runtime cannot load {self.artifact}: {first_line(exc)}") from None
+            raise EdgepruneError(
+                f"ONNX Runtime cannot load {self.artifact}: {first_line(exc)}"
+            ) from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         batch_dim = self.session.get_inputs()[0].shape[0]
@@ -54,12 +58,14 @@ class OnnxRuntimeRunner(Runner):
             "version": ort.__version__,
             "providers": self.session.get_providers(),
             "intra_op_threads": self.threads or "default",
-            "input_shape": [d if isinstance(d, int) else str(d) for d in self.session.get_inputs()[0].shape],
+            "input_shape": [
+                d if isinstance(d, int) else str(d) for d in self.session.get_inputs()[0].shape
+            ],
         }
 
     def _deactivate(self) -> None:
         self.session = None
 
-    def _infer(self, feeds: Dict[str, np.ndarray], outputs: List[str]):
+    def _infer(self, feeds: dict[str, np.ndarray], outputs: list[str]):
         values = self.session.run(outputs, feeds)
         return dict(zip(outputs, values)), {}

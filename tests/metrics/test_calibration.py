@@ -18,14 +18,20 @@ from edgeprune.metrics import (
     softmax,
 )
 
-CHECK_PROBS = np.array([[0.25, 0.20, 0.55], [0.55, 0.05, 0.40], [0.10, 0.30, 0.60], [0.90, 0.05, 0.05]])
+CHECK_PROBS = np.array(
+    [[0.25, 0.20, 0.55], [0.55, 0.05, 0.40], [0.10, 0.30, 0.60], [0.90, 0.05, 0.05]]
+)
 CHECK_LABELS = np.array([0, 1, 2, 0])
 
 
 def test_check_vector_of_metrics_md():
-    assert expected_calibration_error(CHECK_PROBS, CHECK_LABELS, 3) == pytest.approx(0.2000, abs=5e-5)
+    assert expected_calibration_error(CHECK_PROBS, CHECK_LABELS, 3) == pytest.approx(
+        0.2000, abs=5e-5
+    )
     assert rms_calibration_error(CHECK_PROBS, CHECK_LABELS, 3) == pytest.approx(0.2082, abs=5e-5)
-    assert maximum_calibration_error(CHECK_PROBS, CHECK_LABELS, 3) == pytest.approx(0.2333, abs=5e-5)
+    assert maximum_calibration_error(CHECK_PROBS, CHECK_LABELS, 3) == pytest.approx(
+        0.2333, abs=5e-5
+    )
 
 
 def _logits(seed: int, n: int = 4000, classes: int = 10, scale: float = 3.0):
@@ -37,7 +43,14 @@ def _logits(seed: int, n: int = 4000, classes: int = 10, scale: float = 3.0):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("norm, ours", [("l1", expected_calibration_error), ("l2", rms_calibration_error), ("max", maximum_calibration_error)])
+@pytest.mark.parametrize(
+    "norm, ours",
+    [
+        ("l1", expected_calibration_error),
+        ("l2", rms_calibration_error),
+        ("max", maximum_calibration_error),
+    ],
+)
 def test_agrees_with_torchmetrics(seed, norm, ours):
     logits, labels = _logits(seed)
     reference = tmf.multiclass_calibration_error(
@@ -50,8 +63,12 @@ def test_confidence_of_exactly_one_is_binned_like_torchmetrics():
     # float64 softmax of these logits is exactly 1.0 for the first rows.
     logits = np.array([[800.0, 0.0], [800.0, 0.0], [0.3, 0.0], [0.0, 2.0]])
     labels = np.array([0, 1, 0, 1])
-    reference = tmf.multiclass_calibration_error(torch.tensor(logits), torch.tensor(labels), num_classes=2, n_bins=15)
-    assert expected_calibration_error(softmax(logits), labels) == pytest.approx(float(reference), abs=1e-6)
+    reference = tmf.multiclass_calibration_error(
+        torch.tensor(logits), torch.tensor(labels), num_classes=2, n_bins=15
+    )
+    assert expected_calibration_error(softmax(logits), labels) == pytest.approx(
+        float(reference), abs=1e-6
+    )
 
 
 def test_nll_matches_torch_cross_entropy_even_for_extreme_logits():
@@ -64,9 +81,16 @@ def test_nll_matches_torch_cross_entropy_even_for_extreme_logits():
 def test_brier_score_bounds_and_values():
     assert brier_score(np.eye(3), np.arange(3)) == 0.0
     assert brier_score(np.eye(3), np.array([1, 2, 0])) == pytest.approx(2.0)
-    assert brier_score(CHECK_PROBS, CHECK_LABELS) == pytest.approx(np.mean([
-        0.75**2 + 0.2**2 + 0.55**2, 0.55**2 + 0.95**2 + 0.4**2, 0.1**2 + 0.3**2 + 0.4**2, 0.1**2 + 0.05**2 + 0.05**2,
-    ]))
+    assert brier_score(CHECK_PROBS, CHECK_LABELS) == pytest.approx(
+        np.mean(
+            [
+                0.75**2 + 0.2**2 + 0.55**2,
+                0.55**2 + 0.95**2 + 0.4**2,
+                0.1**2 + 0.3**2 + 0.4**2,
+                0.1**2 + 0.05**2 + 0.05**2,
+            ]
+        )
+    )
 
 
 def test_reliability_diagram_counts_every_sample_once():

@@ -36,7 +36,10 @@ def test_state_dict_and_common_wrappers_load(tmp_path):
     }.items():
         torch.save(payload, tmp_path / f"{name}.pt")
         target = load_weights(create_model(SPEC), tmp_path / f"{name}.pt", SPEC.name)
-        assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values()))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(source.state_dict().values(), target.state_dict().values())
+        )
 
 
 def test_checkpoint_with_pickled_code_is_refused(tmp_path):
@@ -48,10 +51,14 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
 
 def test_checkpoint_that_does_not_fit_names_the_problem(tmp_path):
     torch.save(create_model(ModelSpec("resnet20", 10)).state_dict(), tmp_path / "r20.pt")
-    with pytest.raises(EdgepruneError, match="does not fit model small-resnet: .*missing.*unexpected"):
+    with pytest.raises(
+        EdgepruneError, match="does not fit model small-resnet: .*missing.*unexpected"
+    ):
         load_weights(create_model(SPEC), tmp_path / "r20.pt", SPEC.name)
     torch.save(create_model(ModelSpec("small-resnet", 5)).state_dict(), tmp_path / "five.pt")
-    with pytest.raises(EdgepruneError, match=r"size mismatch: fc.weight \(checkpoint \(5, 64\), model \(10, 64\)\)"):
+    with pytest.raises(
+        EdgepruneError, match=r"size mismatch: fc.weight \(checkpoint \(5, 64\), model \(10, 64\)\)"
+    ):
         load_weights(create_model(SPEC), tmp_path / "five.pt", SPEC.name)
 
 
@@ -67,7 +74,17 @@ def test_missing_checkpoint(tmp_path):
         load_weights(create_model(SPEC), tmp_path / "absent.pt", SPEC.name)
 
 
-@pytest.mark.parametrize("name", ["small-resnet", "resnet20", "resnet56", "resnet18-cifar", "vgg16-bn-cifar", "torchvision:mobilenet_v2"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "small-resnet",
+        "resnet20",
+        "resnet56",
+        "resnet18-cifar",
+        "vgg16-bn-cifar",
+        "torchvision:mobilenet_v2",
+    ],
+)
 def test_model_families_build_and_run(name):
     model = create_model(ModelSpec(name, 7)).eval()
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7)

@@ -44,14 +44,21 @@ def test_alignment_keeps_small_layers_pruned():
 def test_l1_filter_keeps_the_filters_with_the_largest_l1_norm():
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),  # first conv: protected, so conv 2 keeps its inputs
-        torch.nn.Conv2d(8, 16, 3), torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10),
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.ReLU(),  # first conv: protected, so conv 2 keeps its inputs
+        torch.nn.Conv2d(8, 16, 3),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 8, 3),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
     )
     weights = model[2].weight.detach().clone()
     largest = set(torch.argsort(weights.abs().flatten(1).sum(1), descending=True)[:8].tolist())
     prune_model(model, "l1-filter", 0.5, PruneSettings(), PruneContext(X))
-    kept = {i for i in range(16) if any(torch.equal(weights[i], w) for w in model[2].weight.detach())}
+    kept = {
+        i for i in range(16) if any(torch.equal(weights[i], w) for w in model[2].weight.detach())
+    }
     assert model[2].weight.shape == (8, 8, 3, 3)
     assert kept == largest
 
@@ -60,10 +67,18 @@ def test_unknown_method_and_layer_names():
     with pytest.raises(EdgepruneError, match="unknown pruning method"):
         METHODS.get("l1_filter")
     with pytest.raises(EdgepruneError, match="unknown modules: nope"):
-        prune_model(create_model(ModelSpec("small-resnet", 10)), "l1-filter", 0.5, PruneSettings(ignore=("nope",)), PruneContext(X))
+        prune_model(
+            create_model(ModelSpec("small-resnet", 10)),
+            "l1-filter",
+            0.5,
+            PruneSettings(ignore=("nope",)),
+            PruneContext(X),
+        )
 
 
 def test_ignored_layers_stay_intact():
     model = create_model(ModelSpec("small-resnet", 10))
-    report = prune_model(model, "l1-filter", 0.5, PruneSettings(ignore=("stages.2.conv1",)), PruneContext(X))
+    report = prune_model(
+        model, "l1-filter", 0.5, PruneSettings(ignore=("stages.2.conv1",)), PruneContext(X)
+    )
     assert report["channels"]["stages.2.conv1"]["after"][1] == 64

@@ -31,5 +31,7 @@ def tiny_artifact(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     labels = rng.integers(0, 4, 40)
-    bundle = write_bundle(folder / "bundle", {"clean": (images, labels)}, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4)
+    bundle = write_bundle(
+        folder / "bundle", {"clean": (images, labels)}, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 4
+    )
     return model, exported, bundle

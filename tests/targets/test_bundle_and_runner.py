@@ -25,8 +25,14 @@ def test_external_splits_are_read_in_place_by_row_range(tmp_path):
     np.save(tmp_path / "corrupted.npy", images)
     np.save(tmp_path / "labels.npy", np.arange(10, dtype=np.uint8))
     bundle = write_bundle(
-        tmp_path / "b", {"clean": (images[:2], [0, 1])}, (0, 0, 0), (1, 1, 1), 10,
-        external_splits=[Split("noise/2", str(tmp_path / "corrupted.npy"), str(tmp_path / "labels.npy"), 5, 10)],
+        tmp_path / "b",
+        {"clean": (images[:2], [0, 1])},
+        (0, 0, 0),
+        (1, 1, 1),
+        10,
+        external_splits=[
+            Split("noise/2", str(tmp_path / "corrupted.npy"), str(tmp_path / "labels.npy"), 5, 10)
+        ],
     )
     again = EvalBundle(bundle.path)
     np.testing.assert_array_equal(again.images("noise/2"), images[5:10])
@@ -41,18 +47,33 @@ def test_missing_or_foreign_bundle_is_a_user_error(tmp_path):
 
 def test_runner_outputs_match_pytorch_and_record_latency(tiny_artifact, tmp_path):
     model, exported, bundle = tiny_artifact
-    job = DeviceJob(batch_size=16, latency_batches=(1, 8), warmup=2, iterations=20, feature_splits=("clean",), feature_limit=25)
+    job = DeviceJob(
+        batch_size=16,
+        latency_batches=(1, 8),
+        warmup=2,
+        iterations=20,
+        feature_splits=("clean",),
+        feature_limit=25,
+    )
     record = evaluate_artifact(exported.path, bundle.path, tmp_path, job)
     with np.load(tmp_path / "outputs.npz") as data:
         logits, features = data["logits/clean"], data["features/clean"]
     with torch.no_grad():
-        reference = model(torch.from_numpy(np.concatenate(list(bundle.batches("clean", 40))))).numpy()
+        reference = model(
+            torch.from_numpy(np.concatenate(list(bundle.batches("clean", 40))))
+        ).numpy()
     np.testing.assert_allclose(logits, reference, rtol=1e-4, atol=1e-5)
     assert features.shape == (25, 8, 16, 16)  # feature maps only for the first 25 images
     for batch in ("1", "8"):
         stats = record["latency"][batch]
         assert stats["iterations"] >= 10 and stats["warmup"] == 2
-        assert stats["p50_ms"] <= stats["p90_ms"] <= stats["p95_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+        assert (
+            stats["p50_ms"]
+            <= stats["p90_ms"]
+            <= stats["p95_ms"]
+            <= stats["p99_ms"]
+            <= stats["max_ms"]
+        )
         assert stats["throughput_ips"] == pytest.approx(int(batch) * 1e3 / stats["p50_ms"])
     assert record["memory"]["peak_rss_bytes"] > 0
     assert record["environment"]["runtime"]["runtime"] == "onnxruntime"
@@ -62,24 +83,44 @@ def test_runner_pads_a_static_batch(tiny_artifact, tmp_path):
     from edgeprune.export import ExportSettings, export_onnx
 
     model, _, bundle = tiny_artifact
-    static = export_onnx(model, tmp_path / "static.onnx", (3, 16, 16), ExportSettings(dynamic_batch=False))
-    evaluate_artifact(static.path, bundle.path, tmp_path / "out", DeviceJob(batch_size=16, latency_batches=(1,), iterations=10))
+    static = export_onnx(
+        model, tmp_path / "static.onnx", (3, 16, 16), ExportSettings(dynamic_batch=False)
+    )
+    evaluate_artifact(
+        static.path,
+        bundle.path,
+        tmp_path / "out",
+        DeviceJob(batch_size=16, latency_batches=(1,), iterations=10),
+    )
     with np.load(tmp_path / "out" / "outputs.npz") as data:
         assert data["logits/clean"].shape == (40, 4)
 
 
 def test_local_subprocess_run_and_its_errors(tiny_artifact, tmp_path):
     _, exported, bundle = tiny_artifact
-    record = run_local(DeviceJob(latency_batches=(1,), iterations=10), exported.path, bundle.path, tmp_path / "run")
+    record = run_local(
+        DeviceJob(latency_batches=(1,), iterations=10), exported.path, bundle.path, tmp_path / "run"
+    )
     assert record == read_json(tmp_path / "run" / "run.json")
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     with pytest.raises(EdgepruneError, match="runner failed on broken.onnx.*cannot load"):
-        run_local(DeviceJob(latency_batches=(1,), iterations=10), broken, bundle.path, tmp_path / "broken")
+        run_local(
+            DeviceJob(latency_batches=(1,), iterations=10), broken, bundle.path, tmp_path / "broken"
+        )
 
 
 def test_runner_command_line_reports_errors_in_one_line(tmp_path, capsys):
-    code = main(["--artifact", str(tmp_path / "absent.onnx"), "--bundle", str(tmp_path), "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "--artifact",
+            str(tmp_path / "absent.onnx"),
+            "--bundle",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
 

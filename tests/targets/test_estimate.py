@@ -6,7 +6,12 @@ import torch_pruning as tp
 
 from edgeprune.export import export_onnx
 from edgeprune.models import ModelSpec, create_model
-from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, profile_peaks
+from edgeprune.targets.estimate import (
+    MachinePeaks,
+    estimate_latency,
+    estimate_memory,
+    profile_peaks,
+)
 from edgeprune.targets.graph_cost import graph_costs, graph_summary
 from edgeprune.targets.profile import load_target
 

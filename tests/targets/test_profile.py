@@ -32,8 +32,18 @@ def test_every_shipped_figure_carries_a_source_comment():
         for line in path.read_text().splitlines():
             key, _, value = line.partition("=")
             numeric = value.split("#")[0].strip().replace(".", "", 1).isdigit()
-            if numeric and key.split()[0] in {"fp32_tflops", "fp16_tflops", "int8_tops", "bandwidth_gbps", "cuda_cores", "max_clock_mhz", "dla_cores"}:
-                assert "#" in value and "[" in value.split("#", 1)[1], f"{path.name}: {line!r} has no source tag"
+            if numeric and key.split()[0] in {
+                "fp32_tflops",
+                "fp16_tflops",
+                "int8_tops",
+                "bandwidth_gbps",
+                "cuda_cores",
+                "max_clock_mhz",
+                "dla_cores",
+            }:
+                assert "#" in value and "[" in value.split("#", 1)[1], (
+                    f"{path.name}: {line!r} has no source tag"
+                )
 
 
 def test_unknown_target_suggests_the_closest_name():
@@ -51,9 +61,15 @@ def test_user_profile_is_validated_like_shipped_ones(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace("fp16_tflops = 5.0", "fp16_tflop = 5.0"), "did you mean 'fp16_tflops'"),
+        (
+            lambda t: t.replace("fp16_tflops = 5.0", "fp16_tflop = 5.0"),
+            "did you mean 'fp16_tflops'",
+        ),
         (lambda t: t.replace("fp16_tflops = 5.0", 'fp16_tflops = "fast"'), "must be a number"),
-        (lambda t: t.replace('precision = "fp16"', 'precision = "fp8"'), "precision must be one of"),
+        (
+            lambda t: t.replace('precision = "fp16"', 'precision = "fp8"'),
+            "precision must be one of",
+        ),
         (lambda t: t.replace("fp16 = 0.4", "fp16 = 1.5"), "compute_efficiency"),
         (lambda t: t.replace('kind = "jetson"', 'kind = "phone"'), "kind must be one of"),
         (lambda t: t.replace("[peak]\nfp16_tflops = 5.0", ""), "needs \\[peak\\]"),
