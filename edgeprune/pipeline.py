@@ -214,7 +214,11 @@ def _training_batches(ws: Workspace, count: int = 8) -> list[tuple[torch.Tensor,
 
 
 def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[nn.Module, dict]:
-    """Prune a copy of the baseline at ``ratio`` and fine-tune it (cached as model.pt)."""
+    """Prune a copy of the baseline at ``ratio`` and fine-tune it (cached as model.pt).
+
+    Every ratio gets the same fine-tuning recipe; a method's per-step hook (e.g. fixed
+    unstructured masks) is applied during it.
+    """
     name = candidate_name(ws.config.method, ratio)
     path = ws.run_dir / name / MODEL_FILE
     if path.exists():
@@ -230,24 +234,40 @@ def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[n
         steps=ws.config.prune_steps,
         seed=ws.config.seed,
     )
-    context = PruneContext(
-        torch.zeros(1, ws.spec.in_channels, h, w), lambda: _training_batches(ws), ws.config.seed
-    )
     recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
-    started = time.perf_counter()
-    progress(f"pruning {ratio:.0%} with {ws.config.method}")
+
+    def train_for(m: nn.Module, epochs: int, penalty=None, after_step=None) -> dict:
+        steps = TrainRecipe(**{**recipe.describe(), "epochs": epochs})
+        return train(
+            m, ws.dataset.train, ws.setup.normalize, steps, ws.dataset.augment, penalty, after_step
+        )
+
+    context = PruneContext(
+        torch.zeros(1, ws.spec.in_channels, h, w),
+        lambda: _training_batches(ws),
+        train_for,
+        ws.config.seed,
+    )
 
     def finetune_between(m: nn.Module, step: int) -> None:
         progress(f"fine-tuning after step {step + 1}/{settings.steps}")
-        train(m, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment)
+        train_for(m, recipe.epochs)
 
-    report = prune_model(model, ws.config.method, ratio, settings, context, finetune_between)
+    started = time.perf_counter()
+    progress(f"pruning {ratio:.0%} with {ws.config.method}")
+    pruned = prune_model(model, ws.config.method, ratio, settings, context, finetune_between)
     prune_seconds = time.perf_counter() - started
     progress(f"fine-tuning {recipe.epochs} epochs")
     history = train(
-        model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment, progress=progress
+        model,
+        ws.dataset.train,
+        ws.setup.normalize,
+        recipe,
+        ws.dataset.augment,
+        after_step=pruned.after_step,
+        progress=progress,
     )
-    metadata = {"pruning": report, "finetune": history, "prune_seconds": prune_seconds}
+    metadata = {"pruning": pruned.report, "finetune": history, "prune_seconds": prune_seconds}
     save_model(path, model.eval(), ws.spec, metadata)
     return model.eval(), metadata
 

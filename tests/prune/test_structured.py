@@ -18,7 +18,7 @@ def _params(model):
 def test_channels_are_removed_physically_and_protected_layers_kept():
     model = create_model(ModelSpec("small-resnet", 10))
     before = _params(model)
-    report = prune_model(model, "l1-filter", 0.5, PruneSettings(), PruneContext(X))
+    report = prune_model(model, "l1-filter", 0.5, PruneSettings(), PruneContext(X)).report
     channels = report["channels"]
     assert channels["stem.0"]["after"] == [3, 16]  # first conv keeps its filters...
     assert channels["fc"]["after"][1] == 10  # ...and the classifier its outputs
@@ -35,7 +35,9 @@ def test_alignment_rounds_to_the_nearest_multiple_never_to_zero(kept, expected):
 def test_alignment_keeps_small_layers_pruned():
     # Torch-Pruning's own rounding would turn 16 -> 4 channels into 0 and skip the layer.
     model = create_model(ModelSpec("small-resnet", 10))
-    report = prune_model(model, "l1-filter", 0.75, PruneSettings(round_to=8), PruneContext(X))
+    report = prune_model(
+        model, "l1-filter", 0.75, PruneSettings(round_to=8), PruneContext(X)
+    ).report
     counts = [v["after"][1] for k, v in report["channels"].items() if k.endswith("conv1")]
     assert counts == [8, 8, 16]
     assert all(c % 8 == 0 for c in counts)
@@ -80,5 +82,5 @@ def test_ignored_layers_stay_intact():
     model = create_model(ModelSpec("small-resnet", 10))
     report = prune_model(
         model, "l1-filter", 0.5, PruneSettings(ignore=("stages.2.conv1",)), PruneContext(X)
-    )
+    ).report
     assert report["channels"]["stages.2.conv1"]["after"][1] == 64
