@@ -79,7 +79,20 @@ class RunConfig:
     ignore_layers: tuple = _opt(
         (), "module names to leave unpruned, besides first conv and classifier", True, "list"
     )
+    layer_ratios: tuple = _opt(
+        (), "per-layer ratio overrides: module=ratio,module=ratio", True, "list"
+    )
     prune_steps: int = _opt(1, "iterative pruning: reach each ratio in this many steps", True)
+    sparsity_epochs: int = _opt(
+        0,
+        "bn-slimming: epochs of sparsity training (L1 on BN scales) before pruning, once per sweep",
+        True,
+    )
+    sparsity_lambda: float = _opt(1e-4, "bn-slimming: weight of the L1 penalty on BN scales", True)
+    distill: float = _opt(
+        0.0, "fine-tune with distillation from the unpruned model: weight alpha (0: off)", True
+    )
+    distill_temperature: float = _opt(4.0, "distillation temperature", True)
     precision: str = _opt(
         "", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)"
     )
@@ -218,7 +231,25 @@ def build_config(
     return config
 
 
+def parse_layer_ratios(items: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``("layer1.0.conv1=0.3", ...)`` -> ``(("layer1.0.conv1", 0.3), ...)``."""
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = -1.0
+        if not sep or not name or not 0 <= ratio < 1:
+            raise EdgepruneError(
+                f"layer-ratios: expected module=ratio with 0 <= ratio < 1, got {item!r}"
+            )
+        pairs.append((name.strip(), ratio))
+    return tuple(pairs)
+
+
 def _validate(config: RunConfig) -> None:
+    parse_layer_ratios(config.layer_ratios)
     checks = [
         (config.train_epochs >= 0, "train-epochs must be >= 0"),
         (config.finetune_epochs >= 0, "finetune-epochs must be >= 0"),
@@ -231,6 +262,14 @@ def _validate(config: RunConfig) -> None:
         (config.latency_warmup >= 0, "latency-warmup must be >= 0"),
         (config.prune_steps >= 1, "prune-steps must be >= 1"),
         (config.round_to >= 0, "round-to must be >= 0"),
+        (
+            config.sparsity_epochs >= 0 and config.sparsity_lambda >= 0,
+            "sparsity-epochs and sparsity-lambda must be >= 0",
+        ),
+        (
+            config.distill >= 0 and config.distill_temperature > 0,
+            "distill must be >= 0 and distill-temperature > 0",
+        ),
         (config.input_size >= 0, "input-size must be >= 0"),
         (config.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
         (config.allocation in ("uniform", "global"), "allocation must be uniform or global"),

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from edgeprune.config import RunConfig, key_of, read_config_file
+from edgeprune.config import RunConfig, key_of, parse_layer_ratios, read_config_file
 from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
 from edgeprune.data.datasets import ImageDataset, load_dataset
+from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError
 from edgeprune.evaluate import ARTIFACT, EvaluationSetup, evaluate_model
 from edgeprune.export import ExportSettings
@@ -213,27 +214,22 @@ def _training_batches(ws: Workspace, count: int = 8) -> list[tuple[torch.Tensor,
     return batches
 
 
-def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[nn.Module, dict]:
-    """Prune a copy of the baseline at ``ratio`` and fine-tune it (cached as model.pt).
-
-    Every ratio gets the same fine-tuning recipe; a method's per-step hook (e.g. fixed
-    unstructured masks) is applied during it.
-    """
-    name = candidate_name(ws.config.method, ratio)
-    path = ws.run_dir / name / MODEL_FILE
-    if path.exists():
-        model, _, metadata = load_model(path)
-        return model, metadata
-    progress = ws.progress.scoped(name)
-    model = copy.deepcopy(baseline)
-    h, w = ws.spec.input_size
-    settings = PruneSettings(
-        allocation=ws.config.allocation,
+def prune_settings(ws: Workspace) -> PruneSettings:
+    c = ws.config
+    return PruneSettings(
+        allocation=c.allocation,
         round_to=ws.round_to,
-        ignore=ws.config.ignore_layers,
-        steps=ws.config.prune_steps,
-        seed=ws.config.seed,
+        ignore=c.ignore_layers,
+        layer_ratios=parse_layer_ratios(c.layer_ratios),
+        steps=c.prune_steps,
+        sparsity_epochs=c.sparsity_epochs,
+        sparsity_lambda=c.sparsity_lambda,
+        seed=c.seed,
     )
+
+
+def prune_context(ws: Workspace) -> PruneContext:
+    """Example input, fixed training batches, and training with the run's fine-tune recipe."""
     recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
 
     def train_for(m: nn.Module, epochs: int, penalty=None, after_step=None) -> dict:
@@ -242,32 +238,91 @@ def candidate_model(ws: Workspace, baseline: nn.Module, ratio: float) -> tuple[n
             m, ws.dataset.train, ws.setup.normalize, steps, ws.dataset.augment, penalty, after_step
         )
 
-    context = PruneContext(
-        torch.zeros(1, ws.spec.in_channels, h, w),
-        lambda: _training_batches(ws),
-        train_for,
-        ws.config.seed,
-    )
+    h, w = ws.spec.input_size
+    example = torch.zeros(1, ws.spec.in_channels, h, w)
+    return PruneContext(example, lambda: _training_batches(ws), train_for, ws.config.seed)
+
+
+def prepared_model(ws: Workspace, baseline: nn.Module) -> nn.Module:
+    """The model every ratio is pruned from: the baseline, or the baseline after the method's
+    once-per-sweep preparation (e.g. sparsity training), cached in ``<method>-prepared/``."""
+    method = METHODS.get(ws.config.method)
+    if method.prepare is None:
+        return baseline
+    path = ws.run_dir / f"{method.name}-prepared" / MODEL_FILE
+    if path.exists():
+        return load_model(path)[0]
+    ws.progress(f"{method.name}: preparing the unpruned model once for every ratio")
+    model = copy.deepcopy(baseline)
+    record = method.prepare(model, prune_settings(ws), prune_context(ws))
+    save_model(path, model.eval(), ws.spec, {"prepare": record})
+    return model.eval()
+
+
+def _sparsity_note(kind: str, target: TargetProfile) -> str | None:
+    if kind == "unstructured":
+        return (
+            "zeros stay in dense weight tensors: dense runtimes (ONNX Runtime CPU, TensorRT) "
+            "run no faster and the artifact is no smaller; the sparsity is real in the weights only"
+        )
+    if kind == "semi-structured":
+        pays = "does" if target.features.sparsity_2_4 else "does not"
+        return (
+            f"2:4 pattern kept in dense-shaped weights; TensorRT's sparse tensor cores use it when the "
+            f"engine is built with sparsity enabled; {target.name} {pays} benefit (profile); ONNX Runtime "
+            "on the host runs it dense"
+        )
+    return None
+
+
+def candidate_model(ws: Workspace, source: nn.Module, ratio: float) -> tuple[nn.Module, dict]:
+    """Prune a copy of ``source`` at ``ratio`` and fine-tune it (cached as model.pt).
+
+    Every ratio gets the same fine-tuning recipe; a method's per-step hook (e.g. fixed
+    unstructured masks) and optional distillation from the unpruned model apply during it.
+    """
+    name = candidate_name(ws.config.method, ratio)
+    path = ws.run_dir / name / MODEL_FILE
+    if path.exists():
+        model, _, metadata = load_model(path)
+        return model, metadata
+    progress = ws.progress.scoped(name)
+    model = copy.deepcopy(source)
+    settings, context = prune_settings(ws), prune_context(ws)
+    recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
 
     def finetune_between(m: nn.Module, step: int) -> None:
         progress(f"fine-tuning after step {step + 1}/{settings.steps}")
-        train_for(m, recipe.epochs)
+        context.train(m, recipe.epochs)
 
     started = time.perf_counter()
     progress(f"pruning {ratio:.0%} with {ws.config.method}")
     pruned = prune_model(model, ws.config.method, ratio, settings, context, finetune_between)
     prune_seconds = time.perf_counter() - started
-    progress(f"fine-tuning {recipe.epochs} epochs")
+    penalty = None
+    if ws.config.distill > 0:
+        penalty = distillation_penalty(source, ws.config.distill, ws.config.distill_temperature)
+    progress(f"fine-tuning {recipe.epochs} epochs" + (" with distillation" if penalty else ""))
     history = train(
         model,
         ws.dataset.train,
         ws.setup.normalize,
         recipe,
         ws.dataset.augment,
+        penalty=penalty,
         after_step=pruned.after_step,
         progress=progress,
     )
-    metadata = {"pruning": pruned.report, "finetune": history, "prune_seconds": prune_seconds}
+    history["distillation"] = (
+        {"alpha": ws.config.distill, "temperature": ws.config.distill_temperature}
+        if penalty
+        else None
+    )
+    report = dict(pruned.report)
+    note = _sparsity_note(report["kind"], ws.target)
+    if note:
+        report["note"] = note
+    metadata = {"pruning": report, "finetune": history, "prune_seconds": prune_seconds}
     save_model(path, model.eval(), ws.spec, metadata)
     return model.eval(), metadata
 
@@ -311,6 +366,8 @@ def _versus(entry: dict, base: dict) -> dict:
         "ece_change_relative_percent": 100 * (ece0 - ece) / ece0 if ece0 > 0 else None,
         "params_reduction": 1 - entry["size"]["params"] / base["size"]["params"],
         "macs_reduction": 1 - entry["size"]["macs"] / base["size"]["macs"],
+        "nonzero_params_reduction": 1
+        - entry["size"]["nonzero_params"] / base["size"]["nonzero_params"],
         "host_speedup_batch1": p50_0 / p50,
     }
 
@@ -353,6 +410,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
     progress = progress or Progress()
     ws = prepare(config, progress)
     baseline = baseline_model(ws)
+    source = prepared_model(ws, baseline)
     base_metrics = evaluate_entry(
         ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"}
     )
@@ -363,7 +421,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
             progress(f"{name}: finished earlier, kept")
             candidates.append(read_json(ws.run_dir / name / METRICS_FILE))
             continue
-        model, metadata = candidate_model(ws, baseline, ratio)
+        model, metadata = candidate_model(ws, source, ratio)
         extra = {
             "method": config.method,
             "ratio": ratio,

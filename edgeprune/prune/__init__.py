@@ -53,12 +53,19 @@ PruneFn = Callable[
 ]
 
 
+# Runs once per sweep on a copy of the unpruned model before any ratio is pruned (e.g.
+# network slimming's sparsity training); returns a JSON-able record. The pipeline caches
+# the prepared model, so every ratio starts from the same one.
+PrepareFn = Callable[[nn.Module, PruneSettings, PruneContext], dict]
+
+
 @dataclass(frozen=True)
 class PruningMethod:
     name: str
     kind: str  # "structured" (channels removed), "unstructured" or "semi-structured" (masks)
     description: str
     prune: PruneFn
+    prepare: PrepareFn | None = None
 
 
 def structured_method(make_criterion: Callable[[nn.Module, PruneContext], Criterion]) -> PruneFn:

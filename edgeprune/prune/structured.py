@@ -31,6 +31,8 @@ class PruneSettings:
     layer_ratios: tuple[tuple[str, float], ...] = ()  # per-layer overrides: (module name, ratio)
     steps: int = 1  # iterative pruning: the ratio is reached in this many steps
     max_layer_ratio: float = 0.95  # never strip a layer further than this (global allocation)
+    sparsity_epochs: int = 0  # bn-slimming: sparsity training before pruning
+    sparsity_lambda: float = 1e-4  # bn-slimming: L1 weight on BN scales
     seed: int = 0
 
     def describe(self) -> dict:
@@ -41,6 +43,8 @@ class PruneSettings:
             "layer_ratios": dict(self.layer_ratios),
             "steps": self.steps,
             "max_layer_ratio": self.max_layer_ratio,
+            "sparsity_epochs": self.sparsity_epochs,
+            "sparsity_lambda": self.sparsity_lambda,
         }
 
 
@@ -147,7 +151,12 @@ def structured_prune(
         if between_steps is not None and step < settings.steps - 1:
             between_steps(model, step)
     after = channel_counts(model)
+    conv_names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     return {
         "channels": {name: {"before": before[name], "after": after.get(name)} for name in before},
+        "filters": {
+            "before": sum(before[n][1] for n in conv_names),
+            "after": sum(after[n][1] for n in conv_names),
+        },
         **settings.describe(),
     }
