@@ -28,9 +28,11 @@ class _Parser(argparse.ArgumentParser):
         raise EdgepruneError(f"{message} (see {self.prog} --help)")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, keys: tuple[str, ...] | None = None) -> None:
     defaults = RunConfig()
     for key, f in FIELDS.items():
+        if keys is not None and key not in keys:
+            continue
         default = getattr(defaults, f.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(
@@ -138,23 +140,39 @@ def _load_run(run_dir: Path) -> dict:
     return read_json(path)
 
 
+SELECTION_KEYS = (
+    "max-acc-drop", "max-ece-increase", "max-latency-ms", "max-memory-mb", "min-mpc", "min-rpc",
+    "min-hcc", "min-pe", "objective", "select-by",
+)  # fmt: skip
+
+
 def cmd_select(args: argparse.Namespace) -> int:
     from edgeprune.files import write_json
+    from edgeprune.pipeline import decide
     from edgeprune.report.markdown import write_markdown_report
     from edgeprune.report.table import summary_rows, text_table
-    from edgeprune.select import Constraints, select_candidate
+    from edgeprune.results import merge_results
 
-    results = _load_run(args.run_dir)
-    stored = results["config"]
-    constraints = Constraints(
-        args.max_acc_drop if args.max_acc_drop is not None else stored["max-acc-drop"],
-        args.max_ece_increase if args.max_ece_increase is not None else stored["max-ece-increase"],
+    runs = [_load_run(d) for d in args.run_dirs]
+    results = merge_results(runs, [Path(d).name for d in args.run_dirs])
+    stored = {k: v for k, v in results["config"].items() if k in FIELDS}
+    config = build_config(
+        stored, {k: v for k, v in _flag_values(args).items() if k in SELECTION_KEYS}
     )
-    selection = select_candidate(results, constraints)
-    write_json(Path(args.run_dir) / "selection.json", selection)
-    write_markdown_report(Path(args.run_dir), results, selection)
+    out = Path(args.out or args.run_dirs[0])
+    results["run_dir"] = str(out)
+    selection = decide(results, config)
+    write_json(out / "selection.json", selection)
+    if len(runs) > 1:
+        write_json(out / "results.merged.json", results)
+    write_markdown_report(out, results, selection)
     print(text_table(summary_rows(results, selection)))
     print(f"\nselected: {selection['explanation']}")
+    for row in selection["candidates"]:
+        if not row["feasible"]:
+            print(f"  rejected {row['name']}: {'; '.join(row['reasons'])}")
+    if selection.get("overlays"):
+        print(f"overlays to confirm: {out / selection['overlays']}")
     return 0
 
 
@@ -218,12 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     select = sub.add_parser(
         "select", help="re-decide an existing run under new constraints (nothing is recomputed)"
     )
-    select.add_argument("run_dir", type=Path)
     select.add_argument(
-        "--max-acc-drop", type=float, default=None, help="largest accuracy drop allowed, in points"
+        "run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="one or more finished runs"
     )
     select.add_argument(
-        "--max-ece-increase", type=float, default=None, help="largest ECE increase allowed"
+        "--out", help="where selection.json and the report go (default: the first run)"
+    )
+    _add_config_flags(select, SELECTION_KEYS)
+    select.add_argument(
+        "--by", dest="cfg_select_by", default=argparse.SUPPRESS, help="alias of --select-by"
     )
     select.set_defaults(handler=cmd_select)
 

@@ -97,12 +97,34 @@ class RunConfig:
         "", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)"
     )
     opset: int = _opt(17, "ONNX opset", True)
+    explain_images: int = _opt(
+        0, "test images explained per candidate for HCC and PE-score (0: all)", True
+    )
+    explain_target: str = _opt(
+        "original", "class both models explain: original (unpruned prediction) | label | own", True
+    )
+    pe_ssim_window: int = _opt(7, "PE-score: SSIM window side (uniform window)", True)
+    pe_iou_threshold: float = _opt(0.5, "PE-score: maps binarised at this value for the IoU", True)
     eval_batch_size: int = _opt(256, "batch size of the accuracy / calibration pass")
     latency_batch: int = _opt(64, "throughput batch size timed besides batch 1")
     latency_iterations: int = _opt(200, "timed iterations per latency figure (also bounded by 3 s)")
     latency_warmup: int = _opt(10, "untimed warm-up iterations before timing")
     max_acc_drop: float = _opt(1.0, "selection: largest accuracy drop allowed, in points")
     max_ece_increase: float = _opt(0.01, "selection: largest ECE increase allowed (absolute)")
+    max_latency_ms: float = _opt(
+        0.0, "selection: batch-1 latency budget on the target in ms (0: none)"
+    )
+    max_memory_mb: float = _opt(0.0, "selection: memory budget on the target in MB (0: none)")
+    min_mpc: float = _opt(0.0, "selection: minimum mPC, a fraction (0: none)")
+    min_rpc: float = _opt(0.0, "selection: minimum rPC (0: none)")
+    min_hcc: float = _opt(0.0, "selection: minimum HCC (0: none)")
+    min_pe: float = _opt(
+        0.0, "selection: minimum PE-score (0: none; --select-by pe uses 0.85 when 0)"
+    )
+    objective: str = _opt("compression", "selection objective: compression | latency | accuracy")
+    select_by: str = _opt(
+        "constraints", "constraints | pe (Pachon et al.'s PE-guided rate selection)"
+    )
 
     @property
     def run_dir(self) -> Path:
@@ -119,6 +141,25 @@ class RunConfig:
             lines.append(f"# {f.metadata['help']}")
             lines.append(f"{key_of(f.name)} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
+
+    def constraints(self):
+        """The selection constraints; 0 switches the optional ones off."""
+        from edgeprune.select import Constraints
+
+        def optional(value: float) -> float | None:
+            return value or None
+
+        return Constraints(
+            max_acc_drop=self.max_acc_drop,
+            max_ece_increase=self.max_ece_increase,
+            max_latency_ms=optional(self.max_latency_ms),
+            max_memory_mb=optional(self.max_memory_mb),
+            min_mpc=optional(self.min_mpc),
+            min_rpc=optional(self.min_rpc),
+            min_hcc=optional(self.min_hcc),
+            min_pe=optional(self.min_pe),
+            objective=self.objective,
+        )
 
     def result_keys(self) -> dict[str, Any]:
         """The values a finished candidate depends on."""
@@ -273,6 +314,32 @@ def _validate(config: RunConfig) -> None:
         (config.input_size >= 0, "input-size must be >= 0"),
         (config.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
         (config.allocation in ("uniform", "global"), "allocation must be uniform or global"),
+        (config.explain_images >= 0, "explain-images must be >= 0"),
+        (
+            config.explain_target in ("original", "label", "own"),
+            "explain-target must be original, label or own",
+        ),
+        (
+            config.pe_ssim_window >= 3 and config.pe_ssim_window % 2 == 1,
+            "pe-ssim-window must be an odd number >= 3",
+        ),
+        (0 < config.pe_iou_threshold < 1, "pe-iou-threshold must lie in (0, 1)"),
+        (
+            config.objective in ("compression", "latency", "accuracy"),
+            "objective must be compression, latency or accuracy",
+        ),
+        (config.select_by in ("constraints", "pe"), "select-by must be constraints or pe"),
+        (
+            min(
+                config.max_latency_ms,
+                config.max_memory_mb,
+                config.min_mpc,
+                config.min_rpc,
+                config.min_pe,
+            )
+            >= 0,
+            "budgets and minimums must be >= 0",
+        ),
         (config.precision in ("", "fp32", "fp16", "int8"), "precision must be fp32, fp16 or int8"),
         (config.optimizer in ("sgd", "adamw"), "optimizer must be sgd or adamw"),
         (

@@ -23,25 +23,35 @@ from edgeprune.data.datasets import ImageDataset, load_dataset
 from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError
 from edgeprune.evaluate import ARTIFACT, EvaluationSetup, evaluate_model
+from edgeprune.explain.consistency import (
+    OVERLAY_IMAGES,
+    ExplanationSettings,
+    consistency,
+    entry_maps,
+    load_maps,
+    save_maps,
+)
 from edgeprune.export import ExportSettings
-from edgeprune.files import read_json, write_json, write_text
+from edgeprune.files import read_json, write_json, write_npz, write_text
 from edgeprune.metrics.corruption import corruption_summary
+from edgeprune.metrics.explanation import PESettings
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
 from edgeprune.models.zoo import check_model_name
 from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
 from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
-from edgeprune.select import Constraints, select_candidate
+from edgeprune.select import select_candidate
 from edgeprune.targets.bundle import EvalBundle, write_bundle
 from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
 from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile, load_target
-from edgeprune.targets.run import DeviceJob
+from edgeprune.targets.run import OUTPUTS_FILE, DeviceJob
 from edgeprune.train import Normalizer, TrainRecipe, train
 
 RESULTS_SCHEMA = "edgeprune-results/1"
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
+MAPS_FILE = "explanations.npz"
 
 
 @dataclass
@@ -118,6 +128,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         warmup=config.latency_warmup,
         iterations=config.latency_iterations,
         feature_splits=("clean",),
+        feature_limit=config.explain_images or None,
     )
     setup = EvaluationSetup(
         bundle, job, ExportSettings(opset=config.opset), Normalizer(dataset.mean, dataset.std)
@@ -327,15 +338,61 @@ def candidate_model(ws: Workspace, source: nn.Module, ratio: float) -> tuple[nn.
     return model.eval(), metadata
 
 
-def evaluate_entry(ws: Workspace, model: nn.Module, name: str, extra: dict) -> dict:
+def explanation_settings(ws: Workspace) -> ExplanationSettings:
+    c = ws.config
+    return ExplanationSettings(
+        images=c.explain_images,
+        target=c.explain_target,
+        pe=PESettings(win_size=c.pe_ssim_window, iou_threshold=c.pe_iou_threshold),
+    )
+
+
+def explain_entry(ws: Workspace, model: nn.Module, name: str, reference: dict | None) -> dict:
+    """HCC and PE-score of an entry against the unpruned model's maps (the baseline stores
+    its maps as the reference; a candidate keeps a few maps for overlays)."""
+    folder = ws.run_dir / name
+    with np.load(folder / "device" / OUTPUTS_FILE) as stored:
+        outputs = {k: stored[k] for k in stored.files if k.endswith("/clean")}
+    bundle, settings = ws.setup.bundle, explanation_settings(ws)
+    data = entry_maps(
+        folder,
+        outputs,
+        bundle.labels("clean"),
+        np.asarray(bundle.images("clean")),
+        model,
+        ws.setup.normalize,
+        settings,
+        reference,
+    )
+    save_maps(folder / MAPS_FILE, data, None if reference is None else OVERLAY_IMAGES)
+    return consistency(reference or data, data, settings)
+
+
+def _drop_feature_maps(folder: Path) -> None:
+    """Feature maps are only needed until the explanation metrics exist; they can take
+    hundreds of MB per candidate, so they leave outputs.npz once metrics.json is written."""
+    path = folder / "device" / OUTPUTS_FILE
+    with np.load(path) as stored:
+        if not any(k.startswith("features/") for k in stored.files):
+            return
+        kept = {k: stored[k] for k in stored.files if not k.startswith("features/")}
+    write_npz(path, kept)
+
+
+def evaluate_entry(
+    ws: Workspace, model: nn.Module, name: str, extra: dict, reference: dict | None = None
+) -> dict:
     """Metrics of one model's artifact, cached in ``<name>/metrics.json``."""
     path = ws.run_dir / name / METRICS_FILE
     if path.exists():
         return read_json(path)
     started = time.perf_counter()
     metrics = evaluate_model(model, ws.run_dir / name, ws.setup, ws.progress.scoped(name))
+    ws.progress(f"{name}: explanation consistency (HCC, PE-score)")
+    metrics["explanation"] = explain_entry(ws, model, name, reference)
     metrics.update({"name": name, "evaluate_seconds": time.perf_counter() - started, **extra})
     write_json(path, metrics)  # written last: its presence marks the candidate finished
+    _drop_feature_maps(ws.run_dir / name)
     return metrics
 
 
@@ -403,6 +460,17 @@ def assemble_results(
     }
 
 
+def decide(results: dict, config: RunConfig, run_dir: Path | None = None) -> dict:
+    """The selection of ``config.select_by``: constraints, or PE-guided rate selection."""
+    if config.select_by == "pe":
+        from edgeprune.select_pe import select_by_pe
+
+        return select_by_pe(
+            results, config.max_acc_drop, config.min_pe or 0.85, Path(results["run_dir"])
+        )
+    return select_candidate(results, config.constraints())
+
+
 def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict, dict]:
     """Run the whole sweep; returns (results, selection) and writes them into the run dir."""
     from edgeprune.report.markdown import write_markdown_report
@@ -414,6 +482,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
     base_metrics = evaluate_entry(
         ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"}
     )
+    reference = load_maps(ws.run_dir / "baseline" / MAPS_FILE)
     candidates = []
     for ratio in config.ratios:
         name = candidate_name(config.method, ratio)
@@ -428,7 +497,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
             "kind": metadata["pruning"]["kind"],
             **metadata,
         }
-        candidates.append(evaluate_entry(ws, model, name, extra))
+        candidates.append(evaluate_entry(ws, model, name, extra, reference))
     peaks = None
     if ws.target.is_host:
         from edgeprune.targets.host_peaks import measure_host_peaks
@@ -436,7 +505,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
         progress("measuring this machine's peak GEMM rate and memory bandwidth for estimates")
         peaks = measure_host_peaks()
     results = assemble_results(ws, base_metrics, candidates, peaks)
-    selection = select_candidate(results, Constraints(config.max_acc_drop, config.max_ece_increase))
+    selection = decide(results, config)
     write_json(ws.run_dir / "results.json", results)
     write_json(ws.run_dir / "selection.json", selection)
     write_markdown_report(ws.run_dir, results, selection)

@@ -58,6 +58,7 @@ class ImageDataset:
             "num_classes": self.num_classes,
             "mean": list(self.mean),
             "std": list(self.std),
+            "class_names": list(self.class_names),
         }
 
 

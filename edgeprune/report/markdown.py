@@ -164,6 +164,59 @@ def _size_section(results: dict) -> list[str]:
     return lines + [""]
 
 
+CONSTRAINT_LABELS = {
+    "max_acc_drop": ("accuracy drop <=", " points"),
+    "max_ece_increase": ("ECE increase <=", ""),
+    "max_latency_ms": ("latency on the target <=", " ms"),
+    "max_memory_mb": ("memory on the target <=", " MB"),
+    "min_mpc": ("mPC >=", ""),
+    "min_rpc": ("rPC >=", ""),
+    "min_hcc": ("HCC >=", ""),
+    "min_pe": ("PE-score >=", ""),
+}
+
+
+def constraint_text(constraints: dict) -> str:
+    parts = [
+        f"{label} {value:g}{unit}"
+        for key, (label, unit) in CONSTRAINT_LABELS.items()
+        if (value := constraints.get(key)) is not None
+    ]
+    return ", ".join(parts) or "none"
+
+
+def _explanation_section(results: dict, selection: dict) -> list[str]:
+    entries = [e for e in _entries(results) if e.get("explanation")]
+    if not entries:
+        return []
+    first = entries[0]["explanation"]
+    pe_settings = first["settings"]["pe"]
+    lines = [
+        "## Explanation consistency",
+        "",
+        f"HCC: Pearson correlation of Grad-CAM maps with the unpruned model's, per image, mean over images "
+        f"with non-constant maps (Mantowsky et al. 2023). PE-score: ((SSIM + IoU) / 2) x (1 - |confidence change|) "
+        f"on Grad-CAM++ maps, per class then class-weighted (Pachon et al. 2023; per-image form provisional; "
+        f"SSIM {pe_settings['ssim_window']} window {pe_settings['win_size']}, IoU threshold {pe_settings['iou_threshold']}). "
+        f"Both models explain the {first['settings']['target']} class, at the feature map feeding global average pooling.",
+        "",
+        "| entry | HCC | HCC median | HCC p05 | undefined maps | PE-score | mean SSIM | mean IoU | mean confidence change | images | computed on |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for e in entries:
+        x = e["explanation"]
+        h, p = x["hcc_stats"], x["pe_details"]
+        where = "artifact" if x["path"].startswith("artifact") else "PyTorch model"
+        lines.append(
+            f"| {e['name']} | {x['hcc']:.4f} | {h['median']:.4f} | {h['p05']:.4f} | {h['n_undefined']} | "
+            f"{x['pe']:.4f} | {p['mean_ssim']:.4f} | {p['mean_iou']:.4f} | {p['mean_confidence_change']:.4f} | "
+            f"{x['n_images']} | {where} |"
+        )
+    if selection.get("overlays"):
+        lines += ["", f"![Grad-CAM++ overlays]({selection['overlays']})"]
+    return lines + [""]
+
+
 def render_markdown(results: dict, selection: dict) -> str:
     config, prov = results["config"], results["provenance"]
     lines = [
@@ -175,8 +228,7 @@ def render_markdown(results: dict, selection: dict) -> str:
         "",
         f"**{selection['explanation']}**",
         "",
-        f"Constraints: accuracy drop <= {selection['constraints']['max_acc_drop']:g} points, "
-        f"ECE increase <= {selection['constraints']['max_ece_increase']:g}. Objective: {selection['objective']}.",
+        f"Constraints: {constraint_text(selection['constraints'])}. Objective: {selection['objective']}.",
         "",
     ]
     rejected = [c for c in selection["candidates"] if not c["feasible"]]
@@ -194,6 +246,7 @@ def render_markdown(results: dict, selection: dict) -> str:
     ]
     lines += _calibration_section(results)
     lines += _corruption_section(results)
+    lines += _explanation_section(results, selection)
     lines += _size_section(results)
     lines += _latency_section(results)
     lines += _estimate_section(results)

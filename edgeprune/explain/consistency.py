@@ -1,0 +1,158 @@
+"""Explanation consistency of a candidate with the unpruned model: HCC and PE-score.
+
+Maps come from the deployed artifact where its head allows (the exported feature map and
+the linear head give CAM / Grad-CAM / Grad-CAM++ in closed form); otherwise from the
+PyTorch model after the parity check, and the result says which path was used. Both
+models explain the same class (default: the unpruned model's prediction).
+Settings: HCC on Grad-CAM maps (Mantowsky et al. 2023), PE-score on Grad-CAM++ maps
+(Pachon et al. 2023, provisional per-image form; see ``edgeprune.metrics.explanation``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.explain.closed_form import explain_from_features
+from edgeprune.files import write_npz
+from edgeprune.metrics.classification import softmax
+from edgeprune.metrics.explanation import PESettings, hcc, pe_score
+
+HCC_METHOD = "gradcam"
+PE_METHOD = "gradcam++"
+TARGETS = ("original", "label", "own")
+OVERLAY_IMAGES = 16  # maps kept per candidate for side-by-side overlays
+ARTIFACT_PATH = "artifact: closed form from the exported feature map and the linear head"
+PYTORCH_PATH = (
+    "pytorch: the head is not GAP + linear, maps from the PyTorch model after the parity check"
+)
+
+
+@dataclass(frozen=True)
+class ExplanationSettings:
+    images: int = 0  # first N test images; 0: all
+    target: str = "original"  # which class both models explain
+    pe: PESettings = field(default_factory=PESettings)
+
+    def describe(self) -> dict:
+        return {
+            "images": self.images or "all",
+            "target": self.target,
+            "hcc_method": HCC_METHOD,
+            "pe_method": PE_METHOD,
+            "layer": "the feature map feeding global average pooling (last conv block)",
+            "pe": self.pe.record(),
+        }
+
+
+def _targets(
+    setting: str, logits: np.ndarray, labels: np.ndarray, reference: dict | None
+) -> np.ndarray:
+    if setting == "label":
+        return labels
+    if setting == "own" or reference is None:
+        return logits.argmax(1)
+    if setting == "original":
+        return reference["targets"]
+    raise EdgepruneError(f"explain-target must be one of {', '.join(TARGETS)}, got {setting!r}")
+
+
+def _torch_maps(
+    model, images: np.ndarray, normalize, targets: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    from edgeprune.explain.torch_cam import explain_model
+    from edgeprune.train import to_tensor
+
+    maps, constant = [], []
+    for start in range(0, len(images), 128):
+        batch = normalize(to_tensor(images[start : start + 128]))
+        result = explain_model(model, batch, targets[start : start + 128], method=method)
+        maps.append(result.maps)
+        constant.append(result.constant)
+    return np.concatenate(maps).astype(np.float32), np.concatenate(constant)
+
+
+def entry_maps(
+    folder: Path,
+    outputs: dict,
+    labels: np.ndarray,
+    images: np.ndarray,
+    model,
+    normalize,
+    settings: ExplanationSettings,
+    reference: dict | None,
+) -> dict:
+    """Targets, confidences and Grad-CAM / Grad-CAM++ maps of one entry at input size."""
+    n = len(labels) if not settings.images else min(settings.images, len(labels))
+    logits = outputs["logits/clean"][:n]
+    targets = _targets(settings.target, logits, labels[:n], reference)[:n]
+    confidence = softmax(logits)[np.arange(n), targets]
+    size = images.shape[1:3]
+    head = folder / "cam_head.npz"
+    data = {"targets": targets, "confidence": confidence, "predictions": logits.argmax(1)}
+    if head.exists() and "features/clean" in outputs:
+        with np.load(head) as w:
+            weight = w["weight"]
+        features = outputs["features/clean"][:n]
+        for method in (HCC_METHOD, PE_METHOD):
+            result = explain_from_features(
+                features, weight, targets, method=method, output_size=size
+            )
+            data[method], data[f"{method}/constant"] = (
+                result.maps.astype(np.float32),
+                result.constant,
+            )
+        data["path"] = ARTIFACT_PATH
+    else:
+        for method in (HCC_METHOD, PE_METHOD):
+            data[method], data[f"{method}/constant"] = _torch_maps(
+                model, images[:n], normalize, targets, method
+            )
+        data["path"] = PYTORCH_PATH
+    return data
+
+
+def save_maps(path: Path, data: dict, limit: int | None = None) -> None:
+    arrays = {k: (v[:limit] if limit else v) for k, v in data.items() if isinstance(v, np.ndarray)}
+    arrays["path"] = np.array(data["path"])
+    write_npz(path, arrays)
+
+
+def load_maps(path: Path) -> dict:
+    with np.load(path) as stored:
+        data = {k: stored[k] for k in stored.files}
+    data["path"] = str(data["path"])
+    return data
+
+
+def consistency(reference: dict, data: dict, settings: ExplanationSettings) -> dict:
+    """HCC (Grad-CAM) and PE-score (Grad-CAM++) of an entry against the reference maps."""
+    n = min(len(reference["targets"]), len(data["targets"]))
+    hcc_stats = hcc(reference[HCC_METHOD][:n], data[HCC_METHOD][:n])
+    pe = pe_score(
+        reference[PE_METHOD][:n],
+        data[PE_METHOD][:n],
+        reference["confidence"][:n],
+        data["confidence"][:n],
+        reference["targets"][:n],
+        settings=settings.pe,
+    )
+    return {
+        "hcc": hcc_stats["hcc"],
+        "pe": pe["pe_score"],
+        "hcc_stats": hcc_stats,
+        "pe_details": pe,
+        "path": data["path"],
+        "reference_path": reference["path"],
+        "n_images": n,
+        "constant_maps": {
+            m: int(np.sum(data[f"{m}/constant"][:n])) for m in (HCC_METHOD, PE_METHOD)
+        },
+        "settings": settings.describe(),
+    }
+
+
+__all__ = ["ExplanationSettings", "consistency", "entry_maps", "load_maps", "save_maps"]
