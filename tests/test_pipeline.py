@@ -139,3 +139,65 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
     assert read_json(fast_run / "selection.json")["chosen"] is None
     assert (fast_run / "results.json").stat().st_mtime_ns == before
     assert "selected:" in capsys.readouterr().out
+
+
+def test_demo_reports_corruption_and_explanation_metrics(demo_run):
+    results = read_json(demo_run[0] / "results.json")
+    base = results["baseline"]
+    assert base["corruption"]["mCE"] == pytest.approx(1.0)
+    assert base["explanation"]["hcc"] == pytest.approx(1.0) and base["explanation"][
+        "pe"
+    ] == pytest.approx(1.0)
+    for entry in results["candidates"]:
+        corruption, explanation = entry["corruption"], entry["explanation"]
+        assert corruption["complete"] and 0 < corruption["mPC"] <= 1
+        assert set(corruption["per_severity"]) == {"1", "2", "3", "4", "5"}
+        assert all("ece" in row for row in corruption["per_severity"].values())
+        assert {"mPC", "rPC", "mCE", "relative_mCE"} <= set(corruption)
+        assert explanation["path"].startswith("artifact") and -1 <= explanation["hcc"] <= 1
+        assert 0 <= explanation["pe"] <= 1
+    # feature maps are dropped from outputs.npz once the metrics exist
+    with np.load(demo_run[0] / "l1-filter-0.50" / "device" / "outputs.npz") as data:
+        assert not any(k.startswith("features/") for k in data.files)
+
+
+def test_pe_guided_selection_follows_its_rule_and_writes_overlays(fast_run, capsys):
+    assert (
+        main(["select", str(fast_run), "--by", "pe", "--max-acc-drop", "100", "--min-pe", "0.5"])
+        == 0
+    )
+    selection = read_json(fast_run / "selection.json")
+    assert selection["by"] == "pe" and (fast_run / selection["overlays"]).is_file()
+    rows = selection["candidates"]
+    if selection["accuracy_monotonic"] and selection["pe_monotonic"]:
+        expected = max(
+            (r for r in rows if r["accuracy_drop_points"] <= 100), key=lambda r: r["ratio"]
+        )
+    else:
+        expected = max((r for r in rows if r["pe"] >= 0.5), key=lambda r: r["ratio"], default=None)
+    assert selection["chosen"] == (expected["name"] if expected else None)
+    assert "overlays to confirm" in capsys.readouterr().out
+    assert "![Grad-CAM++ overlays](plots/pe_overlays.png)" in (fast_run / "report.md").read_text()
+
+
+def test_merging_runs_requires_one_baseline():
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.results import merge_results
+
+    def run(method, seed=0):
+        return {
+            "config": {
+                "model": "m",
+                "weights": "",
+                "data": "digits",
+                "seed": seed,
+                "method": method,
+            },
+            "target": {"name": "host-cpu"},
+            "candidates": [{"name": f"{method}-0.50", "method": method}],
+        }
+
+    merged = merge_results([run("l1-filter"), run("fpgm")], ["a", "b"])
+    assert [c["name"] for c in merged["candidates"]] == ["a/l1-filter-0.50", "b/fpgm-0.50"]
+    with pytest.raises(EdgepruneError, match="differ in seed"):
+        merge_results([run("l1-filter"), run("fpgm", seed=1)], ["a", "b"])
