@@ -68,7 +68,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
     for row in selection["candidates"]:
         if not row["feasible"]:
             print(f"  rejected {row['name']}: {'; '.join(row['reasons'])}")
-    print(f"run directory: {config.run_dir}  (report.md, results.json, selection.json)")
+    print(
+        f"run directory: {config.run_dir}  (report.html, report.md, results.json, results.csv, selection.json)"
+    )
     return 0
 
 
@@ -149,7 +151,7 @@ SELECTION_KEYS = (
 def cmd_select(args: argparse.Namespace) -> int:
     from edgeprune.files import write_json
     from edgeprune.pipeline import decide
-    from edgeprune.report.markdown import write_markdown_report
+    from edgeprune.report import write_reports
     from edgeprune.report.table import summary_rows, text_table
     from edgeprune.results import merge_results
 
@@ -165,7 +167,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     write_json(out / "selection.json", selection)
     if len(runs) > 1:
         write_json(out / "results.merged.json", results)
-    write_markdown_report(out, results, selection)
+    write_reports(out, results, selection)
     print(text_table(summary_rows(results, selection)))
     print(f"\nselected: {selection['explanation']}")
     for row in selection["candidates"]:
@@ -178,11 +180,12 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from edgeprune.files import read_json
-    from edgeprune.report.markdown import write_markdown_report
+    from edgeprune.report import write_reports
 
     results = _load_run(args.run_dir)
     selection = read_json(Path(args.run_dir) / "selection.json")
-    print(write_markdown_report(Path(args.run_dir), results, selection))
+    for path in write_reports(Path(args.run_dir), results, selection).values():
+        print(path)
     return 0
 
 

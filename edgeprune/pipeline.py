@@ -473,7 +473,7 @@ def decide(results: dict, config: RunConfig, run_dir: Path | None = None) -> dic
 
 def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict, dict]:
     """Run the whole sweep; returns (results, selection) and writes them into the run dir."""
-    from edgeprune.report.markdown import write_markdown_report
+    from edgeprune.report import write_reports
 
     progress = progress or Progress()
     ws = prepare(config, progress)
@@ -508,5 +508,5 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
     selection = decide(results, config)
     write_json(ws.run_dir / "results.json", results)
     write_json(ws.run_dir / "selection.json", selection)
-    write_markdown_report(ws.run_dir, results, selection)
+    write_reports(ws.run_dir, results, selection)
     return results, selection

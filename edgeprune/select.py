@@ -62,7 +62,7 @@ def checks(entry: dict, results: dict, c: Constraints) -> list[dict]:
     memory, memory_kind = target_memory_mb(entry, results)
     # (name, value, limit, kind "max"/"min", how the value was obtained, unit)
     rows = [
-        ("accuracy drop", d["accuracy_drop_points"], c.max_acc_drop, "max", "measured", " points"),
+        ("accuracy drop", d["accuracy_drop_points"], c.max_acc_drop, "max", "measured", " pp"),
         ("ECE increase", d["ece_increase"], c.max_ece_increase, "max", "measured", ""),
         ("latency", latency, c.max_latency_ms, "max", latency_kind, " ms"),
         ("memory", memory, c.max_memory_mb, "max", memory_kind, " MB"),
@@ -198,7 +198,7 @@ def select_candidate(results: dict, constraints: Constraints) -> dict:
         latency, kind = target_latency(chosen, results)
         explanation = (
             f"{chosen['name']}: {objective_text} (MACs -{100 * d['macs_reduction']:.1f} %, "
-            f"accuracy {-d['accuracy_drop_points'] + 0.0:+.2f} points, ECE {d['ece_increase']:+.4f}, "
+            f"accuracy {-d['accuracy_drop_points'] + 0.0:+.2f} pp, ECE {d['ece_increase']:+.4f}, "
             f"{latency:.3f} ms on {results['target']['name']}, {kind})"
         )
     return {

@@ -90,7 +90,7 @@ def _reasons(candidate: dict, max_acc_drop: float, min_pe: float) -> list[str]:
     reasons = []
     drop, pe = candidate["vs_baseline"]["accuracy_drop_points"], candidate["explanation"]["pe"]
     if drop > max_acc_drop:
-        reasons.append(f"accuracy drop {drop:.2f} points > {max_acc_drop:g} allowed")
+        reasons.append(f"accuracy drop {drop:.2f} pp > {max_acc_drop:g} pp allowed")
     if pe < min_pe:
         reasons.append(f"PE-score {pe:.3f} < {min_pe:g}")
     return reasons or ["not selected by the rule that applies (see the explanation)"]

@@ -20,8 +20,26 @@ def current_rss_bytes() -> int:
             return 0
 
 
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process since it started."""
+    """Peak resident set size of this process since it started (or since its exec).
+
+    On Linux this reads VmHWM: getrusage's ru_maxrss survives execve, so a runner started
+    from a large parent (torch, training data) would report the parent's peak.
+    """
+    hwm = _status_kb("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
     try:
         import resource
     except ImportError:  # Windows

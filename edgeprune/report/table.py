@@ -22,7 +22,7 @@ def summary_rows(results: dict, selection: dict) -> list[dict[str, str]]:
                 "params": f"{size['params'] / 1e3:.1f}k ({-100 * d['params_reduction']:+.0f}%)",
                 "MACs": f"{size['macs'] / 1e6:.2f}M ({-100 * d['macs_reduction']:+.0f}%)",
                 "acc %": f"{100 * entry['accuracy']:.2f}",
-                "d acc": f"{-d['accuracy_drop_points'] + 0.0:+.2f}",  # + 0.0 turns -0.0 into 0.0
+                "d acc pp": f"{-d['accuracy_drop_points'] + 0.0:+.2f}",  # + 0.0 turns -0.0 into 0.0
                 "ECE": f"{cal['ece']:.4f}",
                 "d ECE": f"{d['ece_increase']:+.4f}",
                 "NLL": f"{cal['nll']:.3f}",

@@ -136,3 +136,15 @@ def test_export_leaves_the_model_in_its_mode(tiny_artifact, tmp_path):
     export_onnx(model, tmp_path / "again2.onnx", (3, 16, 16))
     assert model.training
     model.eval()
+
+
+def test_runner_peak_memory_is_its_own_not_the_parents(tiny_artifact, tmp_path):
+    """ru_maxrss survives execve; the runner must report its own peak, not its parent's."""
+    _, exported, bundle = tiny_artifact
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MB resident in this (parent) process
+    ballast[::512] = 2.0
+    record = run_local(
+        DeviceJob(latency_batches=(1,), iterations=10), exported.path, bundle.path, tmp_path / "m"
+    )
+    assert record["memory"]["peak_rss_bytes"] < 300 * 2**20
+    del ballast
