@@ -1,6 +1,7 @@
 """Run a device job on this machine in a child process: the same torch-free entry point a
 Jetson runs, so host and device results come from one code path, and the child's peak
-memory is the runner's alone (no torch, no training state)."""
+memory is the runner's alone (no torch, no training state). ``execute_job`` picks between
+this and a run on a device over SSH (``edgeprune.targets.remote``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.targets.profile import DeviceAccess, TargetProfile
+from edgeprune.targets.remote import run_remote
 from edgeprune.targets.run import RUN_FILE, DeviceJob
+
+LOCAL = "local"  # a ``device`` that forces a run on this machine, whatever the profile says
 
 
 def run_local(
@@ -42,3 +47,35 @@ def run_local(
             f"runner failed on {artifact.name} (exit {code}): {errors[-1].strip()}"
         )
     return json.loads((out_dir / RUN_FILE).read_text())
+
+
+def execute_job(
+    job: DeviceJob,
+    artifact: Path,
+    bundle: Path,
+    out_dir: Path,
+    device: str | None,
+    profile: TargetProfile | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, object]:
+    """Run the job here or on a device over SSH; returns the ``run.json`` record.
+
+    ``device`` is ``user@host`` or ``user@host:port`` (or an ssh config alias). ``None``
+    falls back to the profile's ``[device] ssh`` entry; an empty string or ``"local"``, or
+    no ssh entry, runs on this machine. The profile's ``[device] python`` and ``workdir``
+    say which interpreter and folder the device uses.
+    """
+    access = profile.device if profile is not None else DeviceAccess()
+    target = access.ssh if device is None else device.strip()
+    if not target or target == LOCAL:
+        return run_local(job, artifact, bundle, out_dir, progress)
+    return run_remote(
+        job,
+        artifact,
+        bundle,
+        out_dir,
+        target,
+        python=access.python,
+        workdir=access.workdir,
+        progress=progress,
+    )
