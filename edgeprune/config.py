@@ -56,6 +56,14 @@ class RunConfig:
         "", "folder of frost texture images (default: procedural frost)", True, "path"
     )
     method: str = _opt("l1-filter", "pruning method (edgeprune methods lists them)", True)
+    device: str = _opt(
+        "",
+        "user@host[:port] to evaluate on over SSH; local forces this machine (default: the profile's [device] ssh, else local)",
+    )
+    ssh_options: str = _opt(
+        "",
+        "extra OpenSSH client options for --device, e.g. '-i ~/.ssh/jetson' (default: the profile's)",
+    )
     ratios: tuple = _opt(
         (0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios"
     )

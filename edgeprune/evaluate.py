@@ -19,8 +19,9 @@ from edgeprune.files import read_json, write_json, write_npz
 from edgeprune.metrics import accuracy, calibration_summary, fidelity, reliability_diagram, softmax
 from edgeprune.progress import Progress, silent
 from edgeprune.targets.bundle import EvalBundle
-from edgeprune.targets.execute import run_local
+from edgeprune.targets.execute import execute_job
 from edgeprune.targets.graph_cost import graph_costs, graph_summary
+from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE, DeviceJob
 from edgeprune.train import Normalizer, predict_logits
 
@@ -40,6 +41,9 @@ class EvaluationSetup:
     export: ExportSettings
     normalize: Normalizer
     n_bins: int = 15
+    device: str | None = None  # None: the profile's ssh entry, else this machine; see execute_job
+    profile: TargetProfile | None = None
+    ssh_options: str = ""
 
 
 def export_artifact(model: nn.Module, folder: Path, setup: EvaluationSetup) -> dict:
@@ -65,7 +69,16 @@ def run_artifact(
     """The runner's outputs and record for ``folder/model.onnx``, running it if needed."""
     device_dir = folder / DEVICE_DIR
     if not ((device_dir / OUTPUTS_FILE).exists() and (device_dir / RUN_FILE).exists()):
-        run_local(setup.job, folder / ARTIFACT, setup.bundle.path, device_dir, progress or silent)
+        execute_job(
+            setup.job,
+            folder / ARTIFACT,
+            setup.bundle.path,
+            device_dir,
+            setup.device,
+            setup.profile,
+            progress or silent,
+            setup.ssh_options,
+        )
     with np.load(device_dir / OUTPUTS_FILE) as data:
         outputs = {key: data[key] for key in data.files}
     return outputs, read_json(device_dir / RUN_FILE)
@@ -117,8 +130,11 @@ def evaluate_model(
     folder.mkdir(parents=True, exist_ok=True)
     progress("exporting to ONNX")
     export_info = export_artifact(model, folder, setup)
-    progress("running the artifact on the eval bundle (ONNX Runtime, host)")
+    progress("running the artifact on the eval bundle")
     outputs, record = run_artifact(folder, setup, progress)
+    where = (
+        "device" if record.get("where") == "remote" else "host"
+    )  # measured on the target or here
     labels = setup.bundle.labels(CLEAN)
     logits = outputs[f"logits/{CLEAN}"]
     reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
@@ -133,11 +149,11 @@ def evaluate_model(
             "size": size_metrics(model, folder / ARTIFACT),
             "latency": {
                 "measured": True,
-                "where": "host",
-                "runtime": "onnxruntime",
+                "where": where,
+                "runtime": record["environment"]["runtime"]["runtime"],
                 **record["latency"],
             },
-            "memory": {"measured": True, "where": "host", **record["memory"]},
+            "memory": {"measured": True, "where": where, **record["memory"]},
             "environment": record["environment"],
             "artifact": export_info,
             "precision": "fp32",

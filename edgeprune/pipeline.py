@@ -131,7 +131,13 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         feature_limit=config.explain_images or None,
     )
     setup = EvaluationSetup(
-        bundle, job, ExportSettings(opset=config.opset), Normalizer(dataset.mean, dataset.std)
+        bundle,
+        job,
+        ExportSettings(opset=config.opset),
+        Normalizer(dataset.mean, dataset.std),
+        device=config.device or None,
+        profile=target,
+        ssh_options=config.ssh_options,
     )
     progress(
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "

@@ -57,13 +57,15 @@ def execute_job(
     device: str | None,
     profile: TargetProfile | None = None,
     progress: Callable[[str], None] | None = None,
+    ssh_options: str = "",
 ) -> dict[str, object]:
     """Run the job here or on a device over SSH; returns the ``run.json`` record.
 
     ``device`` is ``user@host`` or ``user@host:port`` (or an ssh config alias). ``None``
     falls back to the profile's ``[device] ssh`` entry; an empty string or ``"local"``, or
     no ssh entry, runs on this machine. The profile's ``[device] python`` and ``workdir``
-    say which interpreter and folder the device uses.
+    say which interpreter and folder the device uses; ``ssh_options`` (else the profile's)
+    are extra OpenSSH client options.
     """
     access = profile.device if profile is not None else DeviceAccess()
     target = access.ssh if device is None else device.strip()
@@ -77,5 +79,6 @@ def execute_job(
         target,
         python=access.python,
         workdir=access.workdir,
+        ssh_options=ssh_options or access.ssh_options,
         progress=progress,
     )

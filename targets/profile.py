@@ -84,6 +84,7 @@ class DeviceAccess:
     ssh: str = ""  # user@host of a reachable device
     python: str = "python3"  # interpreter on the device
     workdir: str = "/tmp/edgeprune"
+    ssh_options: str = ""  # extra OpenSSH client options, e.g. "-i ~/.ssh/jetson -J gateway"
 
 
 @dataclass(frozen=True)

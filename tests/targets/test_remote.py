@@ -9,15 +9,11 @@ packed runner is all the device needs.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -51,169 +47,6 @@ JOB = DeviceJob(
     feature_splits=("clean",),
     feature_limit=8,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", str(path)], check=True, timeout=30
-    )
-    return " ".join(path.with_suffix(".pub").read_text().split()[:2])
-
-
-def _children(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (Linux /proc), children before grandchildren."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        frontier = [p for p, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def _command_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-class SshServer:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        self.user = getpass.getuser()
-        self.host_key = _keygen(root / "host_key")
-        _keygen(root / "client_key")
-        shutil.copy(root / "client_key.pub", root / "authorized_keys")
-        (root / "sshd_config").write_text(
-            f"ListenAddress {LOOPBACK}\n"
-            f"Port {self.port}\n"
-            f"HostKey {root / 'host_key'}\n"
-            f"AuthorizedKeysFile {root / 'authorized_keys'}\n"
-            f"PidFile {root / 'sshd.pid'}\n"
-            "UsePAM no\n"
-            "PasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\n"
-            "StrictModes no\n"  # pytest's tmp folders are not locked down like ~/.ssh
-            "PermitRootLogin prohibit-password\n"
-        )
-        self.known_hosts = self.write_known_hosts(root / "known_hosts", self.host_key)
-        self.log = (root / "sshd.log").open("wb")
-        self.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(root / "sshd_config")],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        self._wait_until_listening()
-
-    def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            with socket.socket() as probe:
-                if probe.connect_ex((LOOPBACK, self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        log = (self.root / "sshd.log").read_text(errors="replace").strip()
-        pytest.fail(f"sshd did not start: {log}")
-
-    def write_known_hosts(self, path: Path, key: str) -> Path:
-        path.write_text(f"[{LOOPBACK}]:{self.port} {key}\n")
-        return path
-
-    @property
-    def device(self) -> str:
-        return f"{self.user}@{LOOPBACK}:{self.port}"
-
-    def options(self, known_hosts: Path | None = None) -> tuple[str, ...]:
-        return (
-            "-F",
-            "/dev/null",  # no ~/.ssh/config of whoever runs the tests
-            "-i",
-            str(self.root / "client_key"),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts or self.known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        )
-
-    def drop_sessions(self) -> list[int]:
-        """Kill the server's session processes (the connection drops), leaving the shells and
-        runners they started; returns those survivors."""
-        below = _children(self.proc.pid)
-        for pid in below:
-            if _command_name(pid).startswith("sshd"):
-                os.kill(pid, signal.SIGKILL)
-        return [pid for pid in below if not _command_name(pid).startswith("sshd")]
-
-    def stop(self) -> None:
-        for pid in reversed(_children(self.proc.pid)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def ssh_server(tmp_path_factory):
-    for tool in ("ssh", "ssh-keygen"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"the OpenSSH client ({tool}) is not installed")
-    if not os.access(SSHD, os.X_OK):
-        pytest.skip("the OpenSSH server is not installed (apt-get install openssh-server)")
-    if os.geteuid() == 0 and not Path("/run/sshd").is_dir():
-        pytest.skip("sshd started as root needs its privilege separation folder: mkdir /run/sshd")
-    server = SshServer(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def device_python(tmp_path_factory):
-    """A Python with numpy and onnxruntime, but no edgeprune and no torch."""
-    env = tmp_path_factory.mktemp("device") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    python = env / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    # A path line, not the host's own .pth files: the editable edgeprune install stays out.
-    Path(site, "host-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    Path(site, "torch.py").write_text(
-        "raise ImportError('the device side must not import torch')\n"
-    )
-    return str(python)
 
 
 @pytest.fixture(scope="module")
@@ -367,7 +200,7 @@ def test_remote_run_matches_local_and_cleans_up(
 
 def test_wrong_host_key_is_refused_at_connect(ssh_server, model_and_bundle, tmp_path):
     artifact, bundle = model_and_bundle
-    impostor = _keygen(tmp_path / "other_key")
+    impostor = ssh_server.keygen(tmp_path / "other_key")
     known_hosts = ssh_server.write_known_hosts(tmp_path / "known_hosts", impostor)
     out_dir = tmp_path / "out"
     with pytest.raises(EdgepruneError) as caught:
@@ -388,7 +221,7 @@ def test_wrong_host_key_is_refused_at_connect(ssh_server, model_and_bundle, tmp_
 
 def test_unreachable_host_fails_at_connect(ssh_server, model_and_bundle, tmp_path):
     artifact, bundle = model_and_bundle
-    closed = f"{ssh_server.user}@{LOOPBACK}:{_free_port()}"  # nothing listens there
+    closed = f"{ssh_server.user}@{LOOPBACK}:{ssh_server.free_port()}"  # nothing listens there
     with pytest.raises(EdgepruneError, match=r"step 'connect'.*(refused|closed)"):
         run_remote(
             JOB, artifact, bundle, tmp_path / "out", closed, ssh_options=ssh_server.options()
@@ -469,9 +302,9 @@ def test_dropped_connection_stops_the_runner_and_keeps_results(
     assert left_running, "the job had no shell or runner when the connection dropped"
     # The device side notices the closed channel and stops the runner by itself.
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in left_running) and time.monotonic() < deadline:
+    while any(ssh_server.alive(pid) for pid in left_running) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in left_running)
+    assert not any(ssh_server.alive(pid) for pid in left_running)
     assert _run_folders(tmp_path / "device-work") == []  # cleanup reconnected and removed it
 
 
@@ -482,8 +315,8 @@ def test_step_time_limit_stops_the_run(ssh_server, device_python, model_and_bund
 
     def note_runner(message: str) -> None:
         if message.startswith("clean:") and not running:
-            below = _children(ssh_server.proc.pid)
-            running.extend(p for p in below if not _command_name(p).startswith("sshd"))
+            below = ssh_server.children(ssh_server.proc.pid)
+            running.extend(p for p in below if not ssh_server.command_name(p).startswith("sshd"))
 
     with pytest.raises(EdgepruneError, match=r"step 'run': timed out after 6 s"):
         run_remote(
@@ -500,9 +333,9 @@ def test_step_time_limit_stops_the_run(ssh_server, device_python, model_and_bund
         )
     assert running
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in running) and time.monotonic() < deadline:
+    while any(ssh_server.alive(pid) for pid in running) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in running)
+    assert not any(ssh_server.alive(pid) for pid in running)
     assert not (tmp_path / "out").exists()
     assert _run_folders(tmp_path / "device-work") == []
 

@@ -1,0 +1,61 @@
+"""compress evaluating on a device over SSH (a loopback sshd standing in for a Jetson)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprune.cli import main
+from edgeprune.files import read_json
+
+
+def _profile(path, ssh_server, device_python, workdir):
+    path.write_text(
+        'name = "loopback-device"\n'
+        'description = "this machine over SSH on 127.0.0.1, standing in for a device"\n'
+        'kind = "host"\n'
+        "[runtime]\n"
+        'default = "onnxruntime"\n'
+        'precision = "fp32"\n'
+        "[estimate]\n"
+        "compute_efficiency = { fp32 = 0.5 }\n"
+        "[device]\n"
+        f'ssh = "{ssh_server.device}"\n'
+        f'python = "{device_python}"\n'
+        f'workdir = "{workdir}"\n'
+        f'ssh_options = "{" ".join(ssh_server.options())}"\n'
+    )
+    return path
+
+
+def test_compress_on_a_device_over_ssh_matches_the_local_run(
+    ssh_server, device_python, fast_run, tmp_path
+):
+    profile = _profile(
+        tmp_path / "loopback.toml", ssh_server, device_python, tmp_path / "device-work"
+    )
+    out = tmp_path / "remote-run"
+    flags = [
+        "compress", "--target", str(profile), "--out", str(out), "--weights", str(fast_run / "baseline" / "model.pt"),
+        "--ratios", "0.5", "--finetune-epochs", "1", "--corruptions", "none",
+        "--latency-iterations", "10", "--latency-warmup", "2", "--latency-batch", "8", "--quiet",
+    ]  # fmt: skip
+    assert main(flags) == 0
+    results = read_json(out / "results.json")
+    for entry in [results["baseline"], *results["candidates"]]:
+        assert entry["latency"]["where"] == "device" and entry["memory"]["where"] == "device"
+        record = read_json(out / entry["name"] / "device" / "run.json")
+        assert record["where"] == "remote" and record["remote"]["host"]
+    with (
+        np.load(out / "baseline" / "device" / "outputs.npz") as remote,
+        np.load(fast_run / "baseline" / "device" / "outputs.npz") as local,
+    ):
+        np.testing.assert_allclose(
+            remote["logits/clean"], local["logits/clean"], rtol=1e-5, atol=1e-5
+        )
+    assert (
+        results["baseline"]["accuracy"]
+        == read_json(fast_run / "results.json")["baseline"]["accuracy"]
+    )
+    selection = read_json(out / "selection.json")
+    assert {row["latency_source"] for row in selection["candidates"]} == {"measured"}
+    assert list((tmp_path / "device-work").glob("run-*")) == []  # every remote folder removed
