@@ -74,6 +74,37 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from edgeprune.assess import ArtifactEvaluation, evaluate_artifact_file
+    from edgeprune.progress import Progress
+    from edgeprune.targets.run import DeviceJob
+
+    out = Path(args.out or f"runs/evaluate-{Path(args.artifact).stem}")
+    request = ArtifactEvaluation(
+        artifact=Path(args.artifact), out=out, target=args.target, bundle=args.bundle, data=args.data,
+        corruptions=args.corruptions, input_size=args.input_size, seed=args.seed, device=args.device,
+        ssh_options=args.ssh_options, runtime=args.runtime, precision=args.precision,
+        job=DeviceJob(batch_size=args.batch_size, latency_batches=(1, args.latency_batch),
+                      iterations=args.latency_iterations, feature_splits=()),
+    )  # fmt: skip
+    metrics = evaluate_artifact_file(request, Progress(quiet=args.quiet))
+    cal, lat = metrics["calibration"], metrics["latency"]
+    print(f"{args.artifact}: accuracy {100 * metrics['accuracy']:.2f} % on {metrics['n']} images, ECE {cal['ece']:.4f}, "
+          f"NLL {cal['nll']:.3f}, Brier {cal['brier']:.4f}")  # fmt: skip
+    if metrics.get("corruption", {}).get("mPC") is not None:
+        c = metrics["corruption"]
+        print(f"corruptions: mPC {100 * c['mPC']:.2f} %, rPC {c['rPC']:.3f}")
+    for batch in (k for k in lat if k.isdigit()):
+        s = lat[batch]
+        print(f"latency b{batch} ({lat['where']}, measured): p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms, "
+              f"{s['throughput_ips']:.0f} img/s")  # fmt: skip
+    if "target_estimate" in metrics:
+        est = metrics["target_estimate"]
+        print(f"{est['target']} (estimated): {est['latency']['1']['latency_ms']:.3f} ms at batch 1")
+    print(f"metrics: {out / 'metrics.json'}")
+    return 0
+
+
 def cmd_corrupt(args: argparse.Namespace) -> int:
     from edgeprune.data.corrupted_sets import write_corrupted_set
     from edgeprune.data.corruptions import ALL, CORRUPTIONS
@@ -206,6 +237,43 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_config_flags(compress)
     compress.set_defaults(handler=cmd_compress)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate one artifact (ONNX or engine) as deployed")
+    evaluate.add_argument("artifact", help="model.onnx or a TensorRT engine")
+    evaluate.add_argument(
+        "--bundle", type=Path, help="a run's eval bundle folder (runs/<name>/bundle)"
+    )
+    evaluate.add_argument(
+        "--data", default="", help="or a dataset: digits | cifar10:<dir> | imagefolder:<dir>"
+    )
+    evaluate.add_argument(
+        "--corruptions",
+        default="none",
+        help="with --data: auto | generate[:N] | cifar10-c:<dir> | none",
+    )
+    evaluate.add_argument("--input-size", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument(
+        "--target",
+        default="host-cpu",
+        help="device profile for the estimates and [device] defaults",
+    )
+    evaluate.add_argument(
+        "--device", default=None, help="user@host[:port]; local forces this machine"
+    )
+    evaluate.add_argument("--ssh-options", default="")
+    evaluate.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
+    evaluate.add_argument(
+        "--precision", default="", help="precision of the target estimate (default: the target's)"
+    )
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--latency-batch", type=int, default=64)
+    evaluate.add_argument("--latency-iterations", type=int, default=200)
+    evaluate.add_argument(
+        "--out", default="", help="output folder (default: runs/evaluate-<artifact>)"
+    )
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     corrupt = sub.add_parser(
         "corrupt", help="write a CIFAR-10-C-layout corrupted copy of a dataset's test split"

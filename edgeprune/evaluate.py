@@ -109,17 +109,45 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, n_bins: int) 
     }
 
 
-def split_metrics(outputs: dict, setup: EvaluationSetup) -> dict:
+def split_metrics(outputs: dict, bundle: EvalBundle, n_bins: int) -> dict:
     """Accuracy and the calibration family of every split other than the clean one."""
     result = {}
-    for name in setup.bundle.splits:
+    for name in bundle.splits:
         if name == CLEAN:
             continue
-        logits, labels = outputs[f"logits/{name}"], setup.bundle.labels(name)
-        summary = calibration_summary(logits, labels, setup.n_bins)
+        logits, labels = outputs[f"logits/{name}"], bundle.labels(name)
+        summary = calibration_summary(logits, labels, n_bins)
         del summary["settings"]  # the same for every split; recorded once with the clean metrics
         result[name] = {"accuracy": accuracy(logits, labels), "n": int(len(labels)), **summary}
     return result
+
+
+def measured_where(record: dict) -> str:
+    """``device`` when the runner ran on a device (over SSH, or here on a Jetson), else ``host``."""
+    on_device = record.get("where") == "remote" or "jetson" in record.get("environment", {})
+    return "device" if on_device else "host"
+
+
+def artifact_metrics(outputs: dict, record: dict, bundle: EvalBundle, n_bins: int) -> dict:
+    """Everything computed from an artifact's outputs and its runner record alone."""
+    labels = bundle.labels(CLEAN)
+    metrics = classification_metrics(outputs[f"logits/{CLEAN}"], labels, n_bins)
+    metrics["corruption_splits"] = split_metrics(outputs, bundle, n_bins)
+    where = measured_where(record)
+    metrics.update(
+        {
+            "latency": {
+                "measured": True,
+                "where": where,
+                "runtime": record["environment"]["runtime"]["runtime"],
+                **record["latency"],
+            },
+            "memory": {"measured": True, "where": where, **record["memory"]},
+            "environment": record["environment"],
+            "evaluation": record.get("evaluation"),
+        }
+    )
+    return metrics
 
 
 def evaluate_model(
@@ -132,29 +160,15 @@ def evaluate_model(
     export_info = export_artifact(model, folder, setup)
     progress("running the artifact on the eval bundle")
     outputs, record = run_artifact(folder, setup, progress)
-    where = (
-        "device" if record.get("where") == "remote" else "host"
-    )  # measured on the target or here
-    labels = setup.bundle.labels(CLEAN)
-    logits = outputs[f"logits/{CLEAN}"]
+    metrics = artifact_metrics(outputs, record, setup.bundle, setup.n_bins)
     reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
-    parity = fidelity(reference, logits, labels)
+    parity = fidelity(reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN))
     parity["passed"] = parity["top1_agreement"] >= FP32_MIN_AGREEMENT
     parity["required_top1_agreement"] = FP32_MIN_AGREEMENT
-    metrics = classification_metrics(logits, labels, setup.n_bins)
-    metrics["corruption_splits"] = split_metrics(outputs, setup)
     metrics.update(
         {
             "fidelity": parity,
             "size": size_metrics(model, folder / ARTIFACT),
-            "latency": {
-                "measured": True,
-                "where": where,
-                "runtime": record["environment"]["runtime"]["runtime"],
-                **record["latency"],
-            },
-            "memory": {"measured": True, "where": where, **record["memory"]},
-            "environment": record["environment"],
             "artifact": export_info,
             "precision": "fp32",
         }

@@ -118,3 +118,37 @@ def test_targets_and_methods_list(capsys):
 def test_commands_on_a_missing_run_directory(command, capsys):
     assert main(command) == 2
     assert "has no results.json" in capsys.readouterr().err
+
+
+def test_evaluate_an_artifact_on_a_runs_bundle(fast_run, tmp_path, capsys):
+    from edgeprune.files import read_json
+
+    artifact = fast_run / "l1-filter-0.50" / "model.onnx"
+    code = main(["evaluate", str(artifact), "--bundle", str(fast_run / "bundle"), "--target", "jetson-orin-nano",
+                 "--latency-iterations", "10", "--out", str(tmp_path / "eval"), "--quiet"])  # fmt: skip
+    assert code == 0
+    metrics = read_json(tmp_path / "eval" / "metrics.json")
+    assert (
+        metrics["accuracy"] == read_json(fast_run / "l1-filter-0.50" / "metrics.json")["accuracy"]
+    )
+    assert metrics["corruption"]["mPC"] > 0 and metrics["target_estimate"]["estimated"]
+    out = capsys.readouterr().out
+    assert "(estimated)" in out and "measured" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "/nowhere/model.onnx", "--data", "digits"], "artifact not found"),
+        (["evaluate", "{artifact}"], "needs --bundle"),
+        (["evaluate", "{artifact}", "--bundle", "/nowhere"], "not an eval bundle"),
+    ],
+)
+def test_evaluate_bad_input(fast_run, tmp_path, capsys, args, message):
+    artifact = str(fast_run / "baseline" / "model.onnx")
+    assert (
+        main([a.replace("{artifact}", artifact) for a in args] + ["--out", str(tmp_path / "e")])
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
