@@ -56,6 +56,53 @@ def parse_nvpmodel(text: str) -> dict[str, str]:
     return result
 
 
+# `GPU MinFreq=306000000 MaxFreq=624750000 CurrentFreq=306000000`, `cpu0: Online=1
+# Governor=schedutil MinFreq=729600 ...` (CPU in kHz, the others in Hz), `DLA0_CORE:   Online=1 ...`
+_CLOCK_LINE = re.compile(
+    r"^\s*([A-Za-z][A-Za-z0-9_]*):?\s+(?:Online=(\d)\s+)?(?:Gon?vernor=(\S+)\s+)?"
+    r"MinFreq=(\d+)\s+MaxFreq=(\d+)\s+CurrentFreq=(\d+)",
+    re.MULTILINE,
+)
+
+
+def parse_jetson_clocks(text: str) -> dict[str, object]:
+    """``jetson_clocks --show``: SoC, per-unit min / max / current clocks in MHz, power mode.
+
+    ``locked`` is true when every listed GPU and online CPU clock has min == max, the state
+    ``sudo jetson_clocks`` leaves the board in (stable timings).
+    """
+    result: dict[str, object] = {}
+    match = re.search(r"SOC family:\s*(\S+)\s+Machine:\s*(.+)$", text, re.MULTILINE)
+    if match:
+        result["soc"], result["machine"] = match.group(1), match.group(2).strip()
+    clocks: dict[str, dict[str, object]] = {}
+    for name, online, governor, low, high, current in _CLOCK_LINE.findall(text):
+        scale = 1e3 if name.lower().startswith("cpu") else 1e6  # CPU in kHz, others in Hz
+        entry: dict[str, object] = {
+            "min_mhz": int(low) / scale,
+            "max_mhz": int(high) / scale,
+            "current_mhz": int(current) / scale,
+        }
+        if online:
+            entry["online"] = online == "1"
+        if governor:
+            entry["governor"] = governor
+        clocks[name] = entry
+    if clocks:
+        result["clocks"] = clocks
+        pinned = [
+            c["min_mhz"] == c["max_mhz"]
+            for name, c in clocks.items()
+            if name == "GPU" or (name.lower().startswith("cpu") and c.get("online", True))
+        ]
+        result["locked"] = bool(pinned) and all(pinned)
+    match = re.search(r"Active GPU TPCs:\s*(\d+)", text)
+    if match:
+        result["active_gpu_tpcs"] = int(match.group(1))
+    result.update(parse_nvpmodel(text))
+    return result
+
+
 def thermal_zones() -> dict[str, float]:
     """Temperatures in degrees Celsius by thermal zone type."""
     temps: dict[str, float] = {}
@@ -89,6 +136,9 @@ def jetson_state() -> dict[str, object] | None:
     nvpmodel = _run(["nvpmodel", "-q"])
     if nvpmodel:
         state.update(parse_nvpmodel(nvpmodel))
+    clocks = _run(["jetson_clocks", "--show"])  # needs root; skipped when it fails
+    if clocks:
+        state["jetson_clocks"] = parse_jetson_clocks(clocks)
     state["gpu_clock_mhz"] = gpu_clock_mhz()
     state["temperatures_c"] = thermal_zones()
     return state

@@ -30,6 +30,7 @@ from edgeprune.targets.environment import describe_environment
 from edgeprune.targets.latency import measure_latency
 from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
 from edgeprune.targets.runners import create_runner
+from edgeprune.targets.tegrastats import TegrastatsSampler
 
 OUTPUTS_FILE = "outputs.npz"
 RUN_FILE = "run.json"
@@ -158,9 +159,12 @@ def evaluate_artifact(
         timing_split = "clean" if "clean" in splits else splits[0]
         for size in job.latency_batches:
             batch = _latency_batch(bundle, timing_split, size)
-            latency[str(size)] = measure_latency(
-                runner, batch, job.warmup, job.iterations, job.max_seconds, [LOGITS]
-            )
+            with TegrastatsSampler() as board:  # a no-op where tegrastats is absent
+                latency[str(size)] = measure_latency(
+                    runner, batch, job.warmup, job.iterations, job.max_seconds, [LOGITS]
+                )
+            if board.summary():
+                latency[str(size)]["tegrastats"] = board.summary()
             _log(f"latency batch {size}: p50 {latency[str(size)]['p50_ms']:.3f} ms")
         runtime_info = dict(runner.info)
     record = {

@@ -135,7 +135,7 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
     assert (
         selection["chosen"] == "l1-filter-0.50"
     )  # everything is feasible: the most compressed wins
-    assert main(["select", str(fast_run), "--max-acc-drop", "-1"]) == 0
+    assert main(["select", str(fast_run), "--max-ece-increase", "-1"]) == 0  # ECE must fall by 1: nobody
     assert read_json(fast_run / "selection.json")["chosen"] is None
     assert (fast_run / "results.json").stat().st_mtime_ns == before
     assert "selected:" in capsys.readouterr().out
