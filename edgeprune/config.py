@@ -105,6 +105,18 @@ class RunConfig:
         "", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)"
     )
     opset: int = _opt(17, "ONNX opset", True)
+    precisions: str = _opt(
+        "auto",
+        "precision variants besides FP32 ONNX: fp32,fp16,int8 (auto: none on ONNX Runtime, the target's with TensorRT)",
+    )
+    runtime: str = _opt(
+        "auto",
+        "runtime of the variants: auto (TensorRT when importable here) | onnxruntime | tensorrt",
+    )
+    calibration_images: int = _opt(512, "INT8: training images used for calibration", True)
+    calibration_method: str = _opt(
+        "minmax", "INT8 activation calibration: minmax | entropy | percentile", True
+    )
     explain_images: int = _opt(
         0, "test images explained per candidate for HCC and PE-score (0: all)", True
     )
@@ -337,6 +349,15 @@ def _validate(config: RunConfig) -> None:
             "objective must be compression, latency or accuracy",
         ),
         (config.select_by in ("constraints", "pe"), "select-by must be constraints or pe"),
+        (
+            config.runtime in ("auto", "onnxruntime", "tensorrt"),
+            "runtime must be auto, onnxruntime or tensorrt",
+        ),
+        (config.calibration_images >= 1, "calibration-images must be >= 1"),
+        (
+            config.calibration_method in ("minmax", "entropy", "percentile"),
+            "calibration-method must be minmax, entropy or percentile",
+        ),
         (
             min(
                 config.max_latency_ms,

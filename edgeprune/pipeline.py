@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import OUTPUTS_FILE, DeviceJob
 from edgeprune.train import Normalizer, TrainRecipe, train
+from edgeprune.variants import Variant, VariantSetup, evaluate_variant, plan_variants
 
 RESULTS_SCHEMA = "edgeprune-results/1"
 MODEL_FILE = "model.pt"
@@ -65,6 +67,7 @@ class Workspace:
     spec: ModelSpec
     setup: EvaluationSetup
     progress: Progress
+    variants: list[Variant]
 
     @property
     def round_to(self) -> int:
@@ -112,6 +115,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     """Resolve target, data and model; write the eval bundle once."""
     # Names and paths are checked before the run directory is touched.
     target = load_target(config.target)
+    variants, runtime = plan_variants(config.precisions, config.runtime, target)
     METHODS.get(config.method)
     check_model_name(config.model)
     if config.weights and not Path(config.weights).expanduser().is_file():
@@ -143,7 +147,9 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes"
     )
-    return Workspace(config, run_dir, target, dataset, spec, setup, progress)
+    if variants:
+        progress(f"precision variants: {', '.join(v.suffix for v in variants)} ({runtime})")
+    return Workspace(config, run_dir, target, dataset, spec, setup, progress, variants)
 
 
 def prepare_bundle(
@@ -402,21 +408,66 @@ def evaluate_entry(
     return metrics
 
 
-def device_estimates(ws: Workspace, name: str, peaks: MachinePeaks | None) -> dict:
-    """Estimated latency (batch 1 and the throughput batch) and memory on the target."""
-    artifact = ws.run_dir / name / ARTIFACT
+def variant_entries(
+    ws: Workspace, base: str, model: Callable[[], nn.Module], base_entry: dict, reference: dict
+) -> list[dict]:
+    """The precision variants of one entry, each evaluated once and cached in its folder."""
+    entries = []
+    for variant in ws.variants:
+        name = variant.name(base)
+        path = ws.run_dir / name / METRICS_FILE
+        if path.exists():
+            entries.append(read_json(path))
+            continue
+        started = time.perf_counter()
+        progress = ws.progress.scoped(name)
+        sample = np.random.default_rng(ws.config.seed).permutation(len(ws.dataset.train))[
+            : ws.config.calibration_images
+        ]
+        vs = VariantSetup(
+            ws.setup,
+            ws.dataset.train.images[np.sort(sample)],
+            ws.config.calibration_method,
+            sparse_weights=base_entry.get("kind") == "semi-structured"
+            and ws.target.features.sparsity_2_4,
+        )
+        source = model()
+        metrics = evaluate_variant(
+            source, ws.run_dir / base, ws.run_dir / name, variant, vs, progress
+        )
+        progress("explanation consistency (HCC, PE-score)")
+        metrics["explanation"] = explain_entry(ws, source, name, reference)
+        metrics.update({
+            "name": name,
+            "variant_of": base,
+            "runtime": variant.runtime,
+            "method": base_entry.get("method"),
+            "ratio": base_entry["ratio"],
+            "kind": base_entry.get("kind"),
+            "pruning": base_entry.get("pruning"),
+            "evaluate_seconds": time.perf_counter() - started,
+        })  # fmt: skip
+        write_json(path, metrics)
+        _drop_feature_maps(ws.run_dir / name)
+        entries.append(metrics)
+    return entries
+
+
+def device_estimates(ws: Workspace, entry: dict, peaks: MachinePeaks | None) -> dict:
+    """Estimated latency (batch 1 and the throughput batch) and memory on the target.
+
+    FP32 entries are estimated at the run's precision (the target's default), a precision
+    variant at its own; both from the FP32 ONNX graph, whose costs the roofline scales.
+    """
+    artifact = ws.run_dir / entry.get("variant_of", entry["name"]) / ARTIFACT
+    precision = entry["precision"] if "variant_of" in entry else ws.precision
     peaks = peaks_for(ws.target, peaks)
-    estimates = {
-        "target": ws.target.name,
-        "precision": ws.precision,
-        "estimated": True,
-        "latency": {},
-    }
+    estimates = {"target": ws.target.name, "precision": precision, "estimated": True, "latency": {}}
     for batch in (1, ws.config.latency_batch):
         costs = graph_costs(artifact, batch)
-        estimates["latency"][str(batch)] = estimate_latency(costs, ws.target, ws.precision, peaks)
+        estimates["latency"][str(batch)] = estimate_latency(costs, ws.target, precision, peaks)
         if batch == 1:
-            estimates["memory"] = estimate_memory(costs, ws.precision)
+            estimates["memory"] = estimate_memory(costs, precision)
     return estimates
 
 
@@ -441,7 +492,7 @@ def assemble_results(
     """``results.json``: every entry with its deltas to the baseline, target estimates and provenance."""
     for entry in [baseline, *candidates]:
         entry["vs_baseline"] = _versus(entry, baseline)
-        entry["target_estimate"] = device_estimates(ws, entry["name"], peaks)
+        entry["target_estimate"] = device_estimates(ws, entry, peaks)
         if entry.get("corruption_splits"):
             entry["corruption"] = {
                 **ws.setup.bundle.meta["info"].get("corruptions", {}),
@@ -489,21 +540,28 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
         ws, baseline, "baseline", {"method": None, "ratio": 0.0, "kind": "unpruned"}
     )
     reference = load_maps(ws.run_dir / "baseline" / MAPS_FILE)
-    candidates = []
+    candidates = variant_entries(ws, "baseline", lambda: baseline, base_metrics, reference)
     for ratio in config.ratios:
         name = candidate_name(config.method, ratio)
+        model: nn.Module | None = None
         if (ws.run_dir / name / METRICS_FILE).exists():
             progress(f"{name}: finished earlier, kept")
-            candidates.append(read_json(ws.run_dir / name / METRICS_FILE))
-            continue
-        model, metadata = candidate_model(ws, source, ratio)
-        extra = {
-            "method": config.method,
-            "ratio": ratio,
-            "kind": metadata["pruning"]["kind"],
-            **metadata,
-        }
-        candidates.append(evaluate_entry(ws, model, name, extra, reference))
+            entry = read_json(ws.run_dir / name / METRICS_FILE)
+        else:
+            model, metadata = candidate_model(ws, source, ratio)
+            extra = {
+                "method": config.method,
+                "ratio": ratio,
+                "kind": metadata["pruning"]["kind"],
+                **metadata,
+            }
+            entry = evaluate_entry(ws, model, name, extra, reference)
+        candidates.append(entry)
+
+        def load(name: str = name, model: nn.Module | None = model) -> nn.Module:
+            return model if model is not None else load_model(ws.run_dir / name / MODEL_FILE)[0]
+
+        candidates += variant_entries(ws, name, load, entry, reference)
     peaks = None
     if ws.target.is_host:
         from edgeprune.targets.host_peaks import measure_host_peaks

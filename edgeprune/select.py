@@ -35,7 +35,7 @@ def target_latency(entry: dict, results: dict) -> tuple[float, str]:
     ran_on_target = latency.get("where") == "device" or (
         latency.get("where") == "host" and results["target"]["kind"] == "host"
     )
-    if ran_on_target:
+    if ran_on_target and latency.get("representative", True):
         return latency["1"]["p50_ms"], "measured"
     return entry["target_estimate"]["latency"]["1"]["latency_ms"], "estimated"
 

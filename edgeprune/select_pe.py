@@ -22,7 +22,11 @@ def _non_increasing(values: list[float], tolerance: float) -> bool:
 def select_by_pe(
     results: dict, max_acc_drop: float, min_pe: float, run_dir: Path | None = None
 ) -> dict:
-    candidates = sorted(results["candidates"], key=lambda c: c["ratio"])
+    # Rates compared under identical fine-tuning, as deployed in FP32; precision variants are
+    # a separate axis (constraint-based selection weighs them).
+    candidates = sorted(
+        (c for c in results["candidates"] if "variant_of" not in c), key=lambda c: c["ratio"]
+    )
     if not candidates or any("explanation" not in c for c in candidates):
         raise EdgepruneError(
             "PE-guided selection needs PE-scores for every candidate (rerun compress)"

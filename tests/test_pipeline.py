@@ -135,7 +135,9 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
     assert (
         selection["chosen"] == "l1-filter-0.50"
     )  # everything is feasible: the most compressed wins
-    assert main(["select", str(fast_run), "--max-ece-increase", "-1"]) == 0  # ECE must fall by 1: nobody
+    assert (
+        main(["select", str(fast_run), "--max-ece-increase", "-1"]) == 0
+    )  # ECE must fall by 1: nobody
     assert read_json(fast_run / "selection.json")["chosen"] is None
     assert (fast_run / "results.json").stat().st_mtime_ns == before
     assert "selected:" in capsys.readouterr().out
@@ -201,3 +203,38 @@ def test_merging_runs_requires_one_baseline():
     assert [c["name"] for c in merged["candidates"]] == ["a/l1-filter-0.50", "b/fpgm-0.50"]
     with pytest.raises(EdgepruneError, match="differ in seed"):
         merge_results([run("l1-filter"), run("fpgm", seed=1)], ["a", "b"])
+
+
+def test_int8_variants_are_entries_measured_on_the_host(fast_run, tmp_path):
+    out = tmp_path / "int8"
+    flags = [
+        "compress", "--target", "jetson-orin-nano", "--out", str(out), "--weights", str(fast_run / "baseline" / "model.pt"),
+        "--ratios", "0.5", "--finetune-epochs", "1", "--corruptions", "none", "--precisions", "int8",
+        "--calibration-images", "128", "--latency-iterations", "10", "--latency-batch", "8", "--quiet",
+    ]  # fmt: skip
+    assert main(flags) == 0
+    results = read_json(out / "results.json")
+    names = [c["name"] for c in results["candidates"]]
+    assert names == ["baseline@int8", "l1-filter-0.50", "l1-filter-0.50@int8"]
+    for entry in results["candidates"]:
+        if entry["name"].endswith("@int8"):
+            assert (
+                entry["precision"] == "int8" and entry["variant_of"] == entry["name"].split("@")[0]
+            )
+            assert (
+                entry["fidelity"]["top1_agreement"] >= 0.95
+            )  # INT8 against the FP32 PyTorch model
+            assert entry["latency"]["representative"] is False
+            assert entry["target_estimate"]["precision"] == "int8"
+            assert entry["artifact"]["quantization"]["calibration_count"] == 128
+            assert entry["explanation"]["path"].startswith("artifact")
+            fp32 = next(
+                c
+                for c in [results["baseline"], *results["candidates"]]
+                if c["name"] == entry["variant_of"]
+            )
+            assert entry["size"]["params"] == fp32["size"]["params"]
+    selection = read_json(out / "selection.json")
+    assert {r["latency_source"] for r in selection["candidates"]} == {
+        "estimated"
+    }  # a Jetson target

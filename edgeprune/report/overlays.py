@@ -33,7 +33,9 @@ def overlay_grid(
 
     run_dir = Path(run_dir)
     reference_path = run_dir / "baseline" / "explanations.npz"
-    candidates = sorted(results["candidates"], key=lambda c: c["ratio"])
+    candidates = sorted(
+        (c for c in results["candidates"] if "variant_of" not in c), key=lambda c: c["ratio"]
+    )
     paths = [run_dir / c["name"] / "explanations.npz" for c in candidates]
     if not reference_path.exists() or not all(p.exists() for p in paths):
         return None

@@ -36,15 +36,18 @@ def _save(fig, run_dir: Path, name: str) -> str:
 
 
 def _by_method(results: dict) -> dict[str, list[dict]]:
-    """Candidates per method, sorted by ratio, each series starting at the baseline."""
-    series: dict[str, list[dict]] = defaultdict(list)
+    """Candidates per method (and precision variant), sorted by ratio; each series starts at
+    the unpruned model deployed the same way (``baseline``, or e.g. ``baseline@int8``)."""
+    suffix = lambda c: c["name"].split("@", 1)[1] if "variant_of" in c else ""  # noqa: E731
+    starts = {"": results["baseline"]}
+    starts.update({suffix(c): c for c in results["candidates"] if c["method"] is None})
+    series: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for c in results["candidates"]:
-        label = c["method"] + (
-            f" ({c['precision']})" if c.get("precision", "fp32") != "fp32" else ""
-        )
-        series[label].append(c)
+        if c["method"] is not None:
+            series[(c["method"] + (f" ({suffix(c)})" if suffix(c) else ""), suffix(c))].append(c)
     return {
-        m: [results["baseline"]] + sorted(cs, key=lambda c: c["ratio"]) for m, cs in series.items()
+        label: [starts.get(kind, results["baseline"])] + sorted(cs, key=lambda c: c["ratio"])
+        for (label, kind), cs in series.items()
     }
 
 
