@@ -116,6 +116,12 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     # Names and paths are checked before the run directory is touched.
     target = load_target(config.target)
     variants, runtime = plan_variants(config.precisions, config.runtime, target)
+    remote = config.device not in ("", "local") or (not config.device and target.device.ssh)
+    if remote and runtime == "tensorrt":
+        raise EdgepruneError(
+            "TensorRT engines only run where they were built: run edgeprune on the device itself for "
+            "engines, or evaluate the ONNX artifacts there over SSH with --runtime onnxruntime"
+        )
     METHODS.get(config.method)
     check_model_name(config.model)
     if config.weights and not Path(config.weights).expanduser().is_file():
