@@ -79,7 +79,25 @@ class Workspace:
 
 
 def candidate_name(method: str, ratio: float) -> str:
-    return f"{method}-{ratio:.2f}"
+    # "2:4" would put a colon into a folder name, which scp and rsync read as "host:path".
+    return f"{method.replace(':', 'of')}-{ratio:.2f}"
+
+
+# The fixed fraction a semi-structured pattern removes from the layers it covers.
+PATTERN_RATIO = 0.5
+
+
+def sweep_ratios(config: RunConfig, progress: Progress) -> tuple[float, ...]:
+    """The ratios the sweep prunes at: the configured ones, or, for a fixed pattern (2:4),
+    the one ratio it has, since every configured ratio would give the same candidate."""
+    if METHODS.get(config.method).kind != "semi-structured":
+        return tuple(config.ratios)
+    if tuple(config.ratios) != (PATTERN_RATIO,):
+        progress(
+            f"{config.method} always removes {PATTERN_RATIO:.0%} of the weights it covers: "
+            f"one candidate instead of ratios {', '.join(f'{r:g}' for r in config.ratios)}"
+        )
+    return (PATTERN_RATIO,)
 
 
 def open_run_dir(config: RunConfig) -> Path:
@@ -547,7 +565,7 @@ def compress(config: RunConfig, progress: Progress | None = None) -> tuple[dict,
     )
     reference = load_maps(ws.run_dir / "baseline" / MAPS_FILE)
     candidates = variant_entries(ws, "baseline", lambda: baseline, base_metrics, reference)
-    for ratio in config.ratios:
+    for ratio in sweep_ratios(config, progress):
         name = candidate_name(config.method, ratio)
         model: nn.Module | None = None
         if (ws.run_dir / name / METRICS_FILE).exists():

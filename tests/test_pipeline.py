@@ -238,3 +238,50 @@ def test_int8_variants_are_entries_measured_on_the_host(fast_run, tmp_path):
     assert {r["latency_source"] for r in selection["candidates"]} == {
         "estimated"
     }  # a Jetson target
+
+
+def _zero_fraction_of_weights(onnx_path: Path) -> float:
+    """Zeros among the ONNX file's weight matrices and kernels (initializers of rank >= 2).
+    The exporter folds BN into the convs and renames them; folding scales each filter, so a
+    zero stays a zero and the count is comparable with the PyTorch weights'."""
+    import onnx
+    import onnx.numpy_helper
+
+    arrays = [onnx.numpy_helper.to_array(i) for i in onnx.load(str(onnx_path)).graph.initializer]
+    weights = [a for a in arrays if a.ndim >= 2 and a.dtype == np.float32]
+    return sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights)
+
+
+@pytest.mark.parametrize(
+    ("method", "ratios", "folders"),
+    [
+        ("unstructured-global", "0.5", ["unstructured-global-0.50"]),
+        ("2:4", "0.25,0.5", ["2of4-0.50"]),
+    ],
+)
+def test_masking_methods_keep_their_zeros_through_fine_tuning_into_the_onnx_file(
+    fast_run, tmp_path, capsys, method, ratios, folders
+):
+    out = tmp_path / "masks"
+    flags = [
+        "compress", "--target", "jetson-orin", "--out", str(out), "--weights", str(fast_run / "baseline" / "model.pt"),
+        "--method", method, "--ratios", ratios, "--finetune-epochs", "1", "--corruptions", "none",
+        "--explain-images", "0", "--latency-iterations", "10", "--latency-batch", "8",
+    ]  # fmt: skip
+    assert main(flags) == 0
+    results = read_json(out / "results.json")
+    assert [c["name"] for c in results["candidates"]] == folders  # 2:4: one candidate
+    entry = results["candidates"][0]
+    pruning = entry["pruning"]
+    assert pruning["layers"] and entry["kind"] == pruning["kind"]
+    assert pruning["sparsity"] == pytest.approx(0.5, abs=0.01)  # of the masked layers
+    # Zeros counted in the exported weights after the fine-tune: the masks held through it.
+    exported = _zero_fraction_of_weights(out / folders[0] / "model.onnx")
+    assert exported == pytest.approx(pruning["model_weight_sparsity"], abs=1e-4)
+    assert exported > 0.3
+    assert entry["size"]["params"] == results["baseline"]["size"]["params"]  # dense shapes
+    if method == "2:4":
+        assert "jetson-agx-orin-64gb does benefit" in pruning["note"]
+        assert "one candidate instead of ratios 0.25, 0.5" in capsys.readouterr().err
+    else:
+        assert "no faster" in pruning["note"]

@@ -1,86 +1,37 @@
 """Pruning methods, one registry: ``--method NAME``.
 
-A method is a small entry: the kind of sparsity it produces and a ``prune`` callable.
-Structured methods are built from an importance criterion (a callable from a
-Torch-Pruning group to per-channel scores) by :func:`structured_method`; masking methods
-(unstructured, 2:4) return a per-step hook that keeps their masks fixed while fine-tuning.
-``prune_model`` is the one entry point.
+A method is a small entry: the kind of sparsity it produces, a ``prune`` callable and an
+optional once-per-sweep ``prepare``. Structured methods are built from an importance
+criterion (a callable from a Torch-Pruning group to per-channel scores) by
+:func:`structured_method`; masking methods (unstructured, 2:4) return a per-step hook that
+keeps their masks fixed while fine-tuning. ``prune_model`` is the one entry point.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import torch
 import torch.nn as nn
 
-from edgeprune.prune.criteria import Criterion, filter_norm, random_scores
-from edgeprune.prune.structured import PruneSettings, channel_counts, structured_prune
+from edgeprune.prune.criteria import filter_norm, random_scores
+from edgeprune.prune.fpgm import fpgm_criterion
+from edgeprune.prune.hrank import hrank_criterion
+from edgeprune.prune.method import (
+    BetweenSteps,
+    Penalty,
+    PrepareFn,
+    PruneContext,
+    PruneFn,
+    PruneResult,
+    PruningMethod,
+    StepHook,
+    TrainFn,
+    structured_method,
+)
+from edgeprune.prune.semi_structured import prune_two_four
+from edgeprune.prune.slimming import bn_scale_criterion, sparsity_training
+from edgeprune.prune.structured import PruneSettings, channel_counts
+from edgeprune.prune.taylor import taylor_criterion
+from edgeprune.prune.unstructured import magnitude_prune
 from edgeprune.registry import Registry
-
-# (model) -> extra loss term, and (model) -> None after every optimiser step: the same
-# hook types as edgeprune.train uses, repeated here so this package needs no training code.
-Penalty = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-StepHook = Callable[[nn.Module], None]
-TrainFn = Callable[..., dict]  # (model, epochs, penalty=None, after_step=None) -> history
-BetweenSteps = Callable[[nn.Module, int], None]
-
-
-@dataclass(frozen=True)
-class PruneContext:
-    """What a method may use besides the model.
-
-    ``batches`` returns a few fixed, normalised training batches (data-driven criteria);
-    ``train`` trains a model on the run's training data with the run's fine-tuning recipe
-    (sparsity-training phases, iterative pruning).
-    """
-
-    example_input: torch.Tensor
-    batches: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
-    train: TrainFn | None = None
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    report: dict  # what was done, JSON-able
-    after_step: StepHook | None = None  # run after every fine-tuning step (keeps masks fixed)
-
-
-PruneFn = Callable[
-    [nn.Module, float, PruneSettings, PruneContext, "BetweenSteps | None"], PruneResult
-]
-
-
-# Runs once per sweep on a copy of the unpruned model before any ratio is pruned (e.g.
-# network slimming's sparsity training); returns a JSON-able record. The pipeline caches
-# the prepared model, so every ratio starts from the same one.
-PrepareFn = Callable[[nn.Module, PruneSettings, PruneContext], dict]
-
-
-@dataclass(frozen=True)
-class PruningMethod:
-    name: str
-    kind: str  # "structured" (channels removed), "unstructured" or "semi-structured" (masks)
-    description: str
-    prune: PruneFn
-    prepare: PrepareFn | None = None
-
-
-def structured_method(make_criterion: Callable[[nn.Module, PruneContext], Criterion]) -> PruneFn:
-    """A ``prune`` callable that removes channels ranked by a criterion."""
-
-    def prune(model, ratio, settings, context, between_steps=None) -> PruneResult:
-        criterion = make_criterion(model, context)
-        return PruneResult(
-            structured_prune(
-                model, ratio, criterion, settings, context.example_input, between_steps
-            )
-        )
-
-    return prune
-
 
 METHODS: Registry[PruningMethod] = Registry("pruning method")
 
@@ -108,10 +59,73 @@ register_method(
 )
 register_method(
     PruningMethod(
+        "bn-slimming",
+        "structured",
+        "|gamma| of the BN after each conv, after optional L1 sparsity training "
+        "(network slimming, Liu et al. 2017; best with --allocation global)",
+        structured_method(bn_scale_criterion),
+        prepare=sparsity_training,
+    )
+)
+register_method(
+    PruningMethod(
+        "hrank",
+        "structured",
+        "average rank of each filter's ReLU(BN) output maps on training batches "
+        "(HRank, Lin et al. 2020)",
+        structured_method(hrank_criterion),
+    )
+)
+register_method(
+    PruningMethod(
+        "taylor",
+        "structured",
+        "first-order Taylor estimate |sum w * grad| of each filter on training batches "
+        "(Molchanov et al. 2019)",
+        structured_method(taylor_criterion),
+    )
+)
+register_method(
+    PruningMethod(
+        "fpgm",
+        "structured",
+        "distance of each filter to its layer's geometric median (FPGM, He et al. 2019)",
+        structured_method(fpgm_criterion),
+    )
+)
+register_method(
+    PruningMethod(
         "random",
         "structured",
         "uniformly random channels: the baseline every criterion must beat",
         structured_method(lambda model, ctx: random_scores(ctx.seed)),
+    )
+)
+register_method(
+    PruningMethod(
+        "unstructured-global",
+        "unstructured",
+        "smallest-magnitude weights under one threshold across layers, masks kept while "
+        "fine-tuning (Han et al. 2015; Mitra et al. 2024)",
+        magnitude_prune(global_threshold=True),
+    )
+)
+register_method(
+    PruningMethod(
+        "unstructured-layer",
+        "unstructured",
+        "smallest-magnitude weights, the same fraction in every layer, masks kept while "
+        "fine-tuning (Han et al. 2015; Mitra et al. 2024)",
+        magnitude_prune(global_threshold=False),
+    )
+)
+register_method(
+    PruningMethod(
+        "2:4",
+        "semi-structured",
+        "2 largest of every 4 weights along the input channels, the Ampere sparse tensor-core "
+        "pattern (NVIDIA ASP, Mishra et al. 2021); always 50 %, the ratio is ignored",
+        prune_two_four,
     )
 )
 
@@ -133,10 +147,16 @@ def prune_model(
 
 __all__ = [
     "METHODS",
+    "BetweenSteps",
+    "Penalty",
+    "PrepareFn",
     "PruneContext",
+    "PruneFn",
     "PruneResult",
     "PruneSettings",
     "PruningMethod",
+    "StepHook",
+    "TrainFn",
     "channel_counts",
     "prune_model",
     "register_method",

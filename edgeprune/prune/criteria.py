@@ -29,11 +29,14 @@ def output_filters(layer: nn.Module, idxs: list) -> torch.Tensor:
     return weight[idxs].flatten(1)
 
 
-def group_mean(group, layer_score: LayerScore) -> torch.Tensor | None:
-    """Average ``layer_score`` over the group's output-channel layers, per root channel."""
+def group_mean(
+    group, layer_score: LayerScore, pruning_fns: tuple = OUT_CHANNEL_FNS
+) -> torch.Tensor | None:
+    """Average ``layer_score`` over the group's layers pruned by one of ``pruning_fns`` (by
+    default the output-channel convs and linears), per root channel."""
     total = count = None
     for i, (dep, idxs) in enumerate(group):
-        if dep.pruning_fn not in OUT_CHANNEL_FNS:
+        if dep.pruning_fn not in pruning_fns:
             continue
         scores = layer_score(dep.layer, idxs)
         if scores is None:
@@ -45,6 +48,17 @@ def group_mean(group, layer_score: LayerScore) -> torch.Tensor | None:
         total.index_add_(0, root, scores.detach().float().cpu())
         count.index_add_(0, root, torch.ones(len(root)))
     return None if total is None else total / count.clamp(min=1)
+
+
+def precomputed(scores: dict[nn.Module, torch.Tensor]) -> Criterion:
+    """A criterion from per-layer scores measured beforehand (one per output channel of each
+    layer), averaged over the group's output-channel layers."""
+
+    def score(layer: nn.Module, idxs: list) -> torch.Tensor | None:
+        layer_scores = scores.get(layer)
+        return None if layer_scores is None else layer_scores[idxs]
+
+    return lambda group: group_mean(group, score)
 
 
 def filter_norm(p: int) -> Criterion:

@@ -4,6 +4,7 @@ physically, coupled layers (BN, residual partners, the next conv's inputs) shrin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,12 +107,17 @@ def aligned_keep(kept: int, current: int, multiple: int) -> int:
 class AlignedPruner(tp.pruner.BasePruner):
     """Torch-Pruning rounds the kept channels *down* to ``round_to``; a small layer then
     rounds to zero and is silently left unpruned (16 channels at ratio 0.75 keep 4 -> 0).
-    Round to the nearest multiple, never below one, instead."""
+    Round to the nearest multiple, never below one, instead.
+
+    Global ranking may also put every channel of a group below the threshold, and
+    Torch-Pruning's ``max_pruning_ratio`` only stops a group that is already past it from
+    shrinking further: keep at least ``1 - max_pruning_ratio`` of the channels in each step.
+    (Torch-Pruning calls this method whenever ``round_to`` is set, so it is always set.)"""
 
     def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
-        return current_channels - aligned_keep(
-            current_channels - n_pruned, current_channels, round_to
-        )
+        floor = math.ceil((1 - self.max_pruning_ratio) * current_channels - 1e-9)
+        kept = max(current_channels - n_pruned, floor)
+        return current_channels - aligned_keep(kept, current_channels, round_to)
 
 
 def structured_prune(
@@ -144,7 +150,7 @@ def structured_prune(
         max_pruning_ratio=settings.max_layer_ratio,
         iterative_steps=settings.steps,
         ignored_layers=protected_layers(model, example_input, settings.ignore),
-        round_to=settings.round_to if settings.round_to > 1 else None,
+        round_to=max(1, settings.round_to),
     )
     for step in range(settings.steps):
         pruner.step()
