@@ -105,6 +105,15 @@ class RunConfig:
         "", "precision for device estimates: fp32 | fp16 | int8 (default: the target's)"
     )
     opset: int = _opt(17, "ONNX opset", True)
+    onnx_cleanup: str = _opt(
+        "none",
+        "graph clean-up after export: none | onnxslim | onnxsim (installed separately)",
+        True,
+    )
+    parity_atol: float = _opt(
+        1e-4, "parity with PyTorch: a logit agrees when |artifact - torch| <= atol + rtol |torch|"
+    )
+    parity_rtol: float = _opt(1e-3, "parity with PyTorch: relative tolerance (see parity-atol)")
     precisions: str = _opt(
         "auto",
         "precision variants besides FP32 ONNX: fp32,fp16,int8 (auto: none on ONNX Runtime, the target's with TensorRT)",
@@ -335,6 +344,14 @@ def _validate(config: RunConfig) -> None:
         (config.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
         (config.allocation in ("uniform", "global"), "allocation must be uniform or global"),
         (config.explain_images >= 0, "explain-images must be >= 0"),
+        (
+            config.onnx_cleanup in ("none", "onnxslim", "onnxsim"),
+            "onnx-cleanup must be none, onnxslim or onnxsim",
+        ),
+        (
+            config.parity_atol >= 0 and config.parity_rtol >= 0,
+            "parity-atol and parity-rtol must be >= 0",
+        ),
         (
             config.explain_target in ("original", "label", "own"),
             "explain-target must be original, label or own",

@@ -9,6 +9,7 @@ result-determining values differ from those it was made with.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,6 +143,11 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         )
     METHODS.get(config.method)
     check_model_name(config.model)
+    if config.onnx_cleanup != "none" and importlib.util.find_spec(config.onnx_cleanup) is None:
+        raise EdgepruneError(
+            f"ONNX clean-up {config.onnx_cleanup} is not installed: pip install "
+            f"{config.onnx_cleanup}, or --onnx-cleanup none"
+        )
     if config.weights and not Path(config.weights).expanduser().is_file():
         raise EdgepruneError(f"checkpoint not found: {config.weights}")
     progress(f"loading data {config.data}")
@@ -161,11 +167,12 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     setup = EvaluationSetup(
         bundle,
         job,
-        ExportSettings(opset=config.opset),
+        ExportSettings(opset=config.opset, cleanup=config.onnx_cleanup),
         Normalizer(dataset.mean, dataset.std),
         device=config.device or None,
         profile=target,
         ssh_options=config.ssh_options,
+        parity_tolerance=(config.parity_atol, config.parity_rtol),
     )
     progress(
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "

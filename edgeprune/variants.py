@@ -176,7 +176,10 @@ def evaluate_variant(
         outputs, read_json(device_dir / RUN_FILE), setup.bundle, setup.n_bins
     )
     reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
-    parity = fidelity(reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN))
+    atol, rtol = setup.parity_tolerance
+    parity = fidelity(
+        reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN), atol=atol, rtol=rtol
+    )
     parity["passed"] = (
         None  # only FP32 has a required agreement; here it measures the precision's cost
     )

@@ -26,11 +26,16 @@ LOGITS = "logits"
 FEATURES = "features"
 
 
+# Graph clean-up tools after export (optional packages: pip install onnxslim / onnxsim).
+CLEANUP_TOOLS = ("none", "onnxslim", "onnxsim")
+
+
 @dataclass(frozen=True)
 class ExportSettings:
     opset: int = 17
     dynamic_batch: bool = True
     feature_output: bool = True  # add the CAM feature map when the head is GAP + linear
+    cleanup: str = "none"  # one of CLEANUP_TOOLS
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class ExportedModel:
     output_names: tuple[str, ...]
     opset: int
     cam_head: CamHead | None
+    cleanup: dict | None = None  # tool, version, node counts before and after
 
     def describe(self) -> dict:
         return {
@@ -61,6 +67,7 @@ class ExportedModel:
             "head": "gap-linear" if self.cam_head else "other",
             "feature_layer": self.cam_head.feature_layer if self.cam_head else None,
             "classifier": self.cam_head.classifier if self.cam_head else None,
+            "cleanup": self.cleanup,
         }
 
 
@@ -175,4 +182,47 @@ def export_onnx(
         finally:
             model.train(was_training)
         onnx.checker.check_model(str(tmp))
-    return ExportedModel(path, tuple(input_shape), output_names, settings.opset, cam_head)
+        cleanup = clean_graph(tmp, settings.cleanup)
+    return ExportedModel(path, tuple(input_shape), output_names, settings.opset, cam_head, cleanup)
+
+
+def clean_graph(path: Path, tool: str) -> dict | None:
+    """Simplify the exported graph in place with onnxslim or onnxsim (constant folding,
+    redundant reshapes and casts removed); the parity check that follows every export
+    compares the cleaned artifact with PyTorch, so a clean-up that changes results is caught
+    there. Returns what was done, or None for ``tool == "none"``."""
+    import importlib
+    import importlib.metadata
+
+    import onnx
+
+    if tool not in CLEANUP_TOOLS:
+        raise EdgepruneError(
+            f"unknown ONNX clean-up {tool!r}; choose from {', '.join(CLEANUP_TOOLS)}"
+        )
+    if tool == "none":
+        return None
+    try:
+        module = importlib.import_module(tool)
+    except ImportError:
+        raise EdgepruneError(
+            f"ONNX clean-up {tool} is not installed: pip install {tool}, or --onnx-cleanup none"
+        ) from None
+    original = onnx.load(str(path))
+    try:
+        if tool == "onnxslim":
+            cleaned = module.slim(original)
+        else:
+            cleaned, valid = module.simplify(original)
+            if not valid:
+                raise RuntimeError("onnxsim's own check of the simplified graph failed")
+    except Exception as exc:  # the tools raise many types on graphs they cannot handle
+        raise EdgepruneError(f"ONNX clean-up with {tool} failed: {first_line(exc)}") from None
+    onnx.checker.check_model(cleaned)
+    onnx.save(cleaned, str(path))
+    return {
+        "tool": tool,
+        "version": importlib.metadata.version(tool),
+        "nodes_before": len(original.graph.node),
+        "nodes_after": len(cleaned.graph.node),
+    }

@@ -124,7 +124,7 @@ register_method(
         "2:4",
         "semi-structured",
         "2 largest of every 4 weights along the input channels, the Ampere sparse tensor-core "
-        "pattern (NVIDIA ASP, Mishra et al. 2021); always 50 %, the ratio is ignored",
+        "pattern (NVIDIA ASP, Mishra et al. 2021); always 50 %: one candidate whatever --ratios says",
         prune_two_four,
     )
 )
