@@ -36,6 +36,18 @@ def profile_peaks(profile: TargetProfile) -> MachinePeaks:
     return MachinePeaks(peaks, profile.memory.bandwidth_gbps * 1e9, "profile")
 
 
+# An image input (RGB, grey, RGBA) counts as aligned: kernels treat the first conv apart.
+IMAGE_CHANNELS = 4
+
+
+def channels_aligned(channels: tuple[int, int], multiple: int) -> bool:
+    """Whether a conv's channel counts are multiples of ``multiple`` (always for non-convs)."""
+    c_in, c_out = channels
+    if multiple <= 1 or (c_in, c_out) == (0, 0):
+        return True
+    return c_out % multiple == 0 and (c_in % multiple == 0 or c_in <= IMAGE_CHANNELS)
+
+
 def estimate_latency(
     costs: Sequence[NodeCost], profile: TargetProfile, precision: str, peaks: MachinePeaks
 ) -> dict[str, object]:
@@ -51,14 +63,20 @@ def estimate_latency(
     element_bytes = BYTES_PER_ELEMENT[precision]
     compute_rate = peaks.flops[precision] * efficiency
     memory_rate = peaks.bandwidth * model.memory_efficiency
+    multiple = profile.features.channel_multiple
     layers: list[dict[str, object]] = []
+    misaligned = 0
     for cost in costs:
         if cost.op_type in FREE_OPS or cost.op_type in model.fused_ops:
             continue
         traffic = (
             cost.input_elements + cost.output_elements + cost.weight_elements
         ) * element_bytes
-        compute_s, memory_s = cost.flops / compute_rate, traffic / memory_rate
+        rate = compute_rate
+        if not channels_aligned(cost.channels, multiple):
+            rate *= model.misaligned_efficiency
+            misaligned += 1
+        compute_s, memory_s = cost.flops / rate, traffic / memory_rate
         layers.append(
             {
                 "name": cost.name,
@@ -74,6 +92,7 @@ def estimate_latency(
         "precision": precision,
         "layers": len(layers),
         "memory_bound_layers": sum(1 for layer in layers if layer["bound"] == "memory"),
+        "misaligned_convs": misaligned,
         "method": "per-layer roofline: max(FLOPs / (peak x efficiency), bytes / (bandwidth x efficiency)) + launch overhead",
         "assumptions": {
             "peak_flops": peaks.flops[precision],
@@ -84,6 +103,8 @@ def estimate_latency(
             "layer_overhead_us": model.layer_overhead_us,
             "fixed_overhead_us": model.fixed_overhead_us,
             "fused_ops": list(model.fused_ops),
+            "channel_multiple": multiple,
+            "misaligned_efficiency": model.misaligned_efficiency,
         },
         "slowest_layers": sorted(
             (

@@ -54,6 +54,9 @@ class NodeCost:
     weight_elements: int  # elements of initializers the node reads
     input_elements: int  # elements of activations the node reads
     output_elements: int
+    # Conv only: (input channels, output channels), for the alignment of SIMD / tensor-core
+    # kernels; (0, 0) for other nodes.
+    channels: tuple[int, int] = (0, 0)
 
 
 def _dims(value_info) -> list[int]:
@@ -116,9 +119,17 @@ def graph_costs(artifact: str | Path, batch_size: int = 1) -> list[NodeCost]:
                     int(np.prod(s)) for i, s in zip(node.input, ins) if i not in weights and s
                 ),
                 output_elements=out_elems,
+                channels=_conv_channels(node, ins),
             )
         )
     return costs
+
+
+def _conv_channels(node, ins: Sequence[list[int]]) -> tuple[int, int]:
+    if node.op_type != "Conv" or len(ins) < 2 or not ins[1] or len(ins[1]) < 2:
+        return (0, 0)
+    groups = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
+    return (int(ins[1][1]) * groups, int(ins[1][0]))  # weight (M, C/groups, k...)
 
 
 def _node_macs(node, ins: Sequence[list[int]], out: list[int]) -> int:
