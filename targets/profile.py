@@ -213,7 +213,7 @@ def profile_from_dict(data: dict[str, Any], source: str = "<dict>") -> TargetPro
 def host_channel_block() -> int:
     """The channel block of ONNX Runtime's blocked (NCHWc) convolution kernels on this CPU:
     16 with AVX-512, 8 with AVX2 on x86-64. Convs whose channel counts are multiples of it
-    run in the blocked layout, measured about 1.5x faster per FLOP than the others on an
+    run in the blocked layout, fitted about 1.3x faster per FLOP than the others on an
     AVX2 host (docs/deployment.md). Elsewhere 1: no blocked layout is assumed."""
     import platform
 
