@@ -18,6 +18,20 @@ def test_bundle_preprocessing_matches_the_definition(tiny_artifact):
     expected = ((images[:8] / 255.0 - 0.5) / 0.25).transpose(0, 3, 1, 2)
     assert batch.dtype == np.float32 and batch.shape == (8, 3, 16, 16)
     np.testing.assert_allclose(batch, expected, rtol=1e-5, atol=1e-5)
+    assert batch.flags["C_CONTIGUOUS"]  # what the runtimes read without a copy
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 9, 3), (2, 28, 28, 1), (1, 4, 4, 4)])
+def test_fast_preprocessing_is_bit_identical_to_the_plain_numpy_form(shape):
+    from edgeprune.targets.bundle import Preprocess
+
+    channels = shape[3]
+    mean, std = tuple(np.linspace(0.3, 0.6, channels)), tuple(np.linspace(0.2, 0.3, channels))
+    images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    scale = np.asarray(std, dtype=np.float32) * 255.0
+    offset = np.asarray(mean, dtype=np.float32) * 255.0
+    plain = ((images.astype(np.float32) - offset) / scale).transpose(0, 3, 1, 2)
+    assert np.array_equal(Preprocess(mean, std)(images), plain)
 
 
 def test_external_splits_are_read_in_place_by_row_range(tmp_path):
