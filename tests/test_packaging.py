@@ -75,3 +75,14 @@ def test_device_side_stays_python38_compatible():
             assert "from __future__ import annotations" in source, (
                 f"{path} needs PEP 563 annotations"
             )
+
+
+def test_readme_has_two_setup_commands_and_ci_runs_the_second():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv .venv")]
+    assert len(commands) == 2, commands
+    demo, tests = commands
+    assert demo.endswith("edgeprune compress --target jetson-orin-nano")
+    assert tests.endswith("python -m pytest")
+    assert tests in (root / ".ci" / "run").read_text()  # CI runs the README's command verbatim
