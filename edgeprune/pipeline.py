@@ -45,6 +45,7 @@ from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
 from edgeprune.select import select_candidate
 from edgeprune.targets.bundle import EvalBundle, write_bundle
 from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
+from edgeprune.targets.execute import check_device
 from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import OUTPUTS_FILE, DeviceJob
@@ -150,6 +151,10 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         )
     if config.weights and not Path(config.weights).expanduser().is_file():
         raise EdgepruneError(f"checkpoint not found: {config.weights}")
+    if remote:  # an unreachable device should fail now, not after training the baseline
+        progress("checking the device over SSH")
+        found = check_device(DeviceJob().runtime, config.device or None, target, config.ssh_options)
+        progress(f"device: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data}")
     dataset = load_dataset(config.data, config.input_size or None, config.seed)
     run_dir = open_run_dir(config)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.profile import DeviceAccess, TargetProfile
-from edgeprune.targets.remote import run_remote
+from edgeprune.targets.remote import probe_remote, run_remote
 from edgeprune.targets.run import RUN_FILE, DeviceJob
 
 LOCAL = "local"  # a ``device`` that forces a run on this machine, whatever the profile says
@@ -81,4 +81,26 @@ def execute_job(
         workdir=access.workdir,
         ssh_options=ssh_options or access.ssh_options,
         progress=progress,
+    )
+
+
+def check_device(
+    runtime: str,
+    device: str | None,
+    profile: TargetProfile | None = None,
+    ssh_options: str = "",
+) -> dict[str, object] | None:
+    """Before a long run: when jobs will go to a device over SSH (resolved as in
+    :func:`execute_job`), check that it answers and has what the runner needs. Returns what
+    the device reported, or None when jobs run on this machine."""
+    access = profile.device if profile is not None else DeviceAccess()
+    target = access.ssh if device is None else device.strip()
+    if not target or target == LOCAL:
+        return None
+    return probe_remote(
+        target,
+        runtime,
+        python=access.python,
+        workdir=access.workdir,
+        ssh_options=ssh_options or access.ssh_options,
     )

@@ -207,8 +207,9 @@ os.makedirs(root, exist_ok=True)
 free = shutil.disk_usage(root).free
 if free < int(needed):
     sys.exit("%s has %d MB free, the job needs %d MB" % (root, free >> 20, int(needed) >> 20))
-folder = os.path.join(root, name)
-os.mkdir(folder)
+folder = os.path.join(root, name) if name else ""  # no name: a pre-flight check only
+if folder:
+    os.mkdir(folder)
 print(json.dumps({"python": sys.version.split()[0], "executable": sys.executable,
                   "folder": folder, "versions": versions}))
 """
@@ -237,9 +238,11 @@ exit "$status"
 """
 
 
-def _check(link: _Link, python: str, workdir: str, runtime: str, needed: int) -> dict:
+def _check(
+    link: _Link, python: str, workdir: str, runtime: str, needed: int, make_folder: bool = True
+) -> dict:
     """Connect, check the device's Python, numpy, runtime and free space; make the run folder."""
-    name = f"run-{uuid.uuid4().hex[:16]}"
+    name = f"run-{uuid.uuid4().hex[:16]}" if make_folder else ""
     command = shlex.join([python, "-c", _CHECK, workdir, name, runtime, str(needed)])
     call = _SshCall(link, command, subprocess.DEVNULL, subprocess.PIPE)
     call.drain_stderr()
@@ -443,6 +446,27 @@ def upload_plan(artifact: Path, bundle: Path) -> list[tuple[str, Path | bytes]]:
 
 def _size(source: Path | bytes) -> int:
     return len(source) if isinstance(source, bytes) else source.stat().st_size
+
+
+PREFLIGHT_TIMEOUT_S = 60.0
+
+
+def probe_remote(
+    host: str,
+    runtime: str,
+    *,
+    python: str = "python3",
+    workdir: str = DEFAULT_WORKDIR,
+    ssh_options: Sequence[str] | str = (),
+    timeout: float = PREFLIGHT_TIMEOUT_S,
+) -> dict[str, object]:
+    """Check before any work that ``host`` answers over SSH and has Python >= 3.8, numpy and
+    ``runtime``, and that ``workdir`` can be created; copies nothing and leaves no run
+    folder. Raises the same one-line errors as :func:`run_remote`'s first step."""
+    destination, port = parse_device(host)
+    options = shlex.split(ssh_options) if isinstance(ssh_options, str) else ssh_options
+    link = _Link(host, destination, port, tuple(options), float(timeout))
+    return _check(link, python, workdir, runtime, 0, make_folder=False)
 
 
 def run_remote(

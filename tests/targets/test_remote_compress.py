@@ -59,3 +59,34 @@ def test_compress_on_a_device_over_ssh_matches_the_local_run(
     selection = read_json(out / "selection.json")
     assert {row["latency_source"] for row in selection["candidates"]} == {"measured"}
     assert list((tmp_path / "device-work").glob("run-*")) == []  # every remote folder removed
+
+
+def test_an_unreachable_device_fails_before_any_work(tmp_path, capsys):
+    """The SSH pre-flight runs before the data is loaded: one error line, no run directory."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("ssh") is None:
+        pytest.skip("the OpenSSH client is not installed (.ci/run installs it)")
+    out = tmp_path / "never"
+    flags = [
+        "compress", "--target", "host-cpu", "--device", "edgeprune@127.0.0.1:1", "--out", str(out),
+        "--ssh-options", "-o ConnectTimeout=5", "--quiet",
+    ]  # fmt: skip
+    assert main(flags) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "failed at step 'connect'" in error[0], error
+    assert not out.exists()
+
+
+def test_the_pre_flight_leaves_nothing_on_the_device(ssh_server, device_python, tmp_path):
+    from edgeprune.targets.execute import check_device
+    from edgeprune.targets.profile import load_target
+
+    profile = load_target(
+        str(_profile(tmp_path / "loopback.toml", ssh_server, device_python, tmp_path / "work"))
+    )
+    found = check_device("onnxruntime", None, profile)
+    assert found["python"] and "onnxruntime" in found["versions"] and found["folder"] == ""
+    assert list((tmp_path / "work").iterdir()) == []  # the workdir exists, no run folder in it
