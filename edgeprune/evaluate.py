@@ -151,6 +151,16 @@ def artifact_metrics(outputs: dict, record: dict, bundle: EvalBundle, n_bins: in
     return metrics
 
 
+def parity_with_torch(model: nn.Module, outputs: dict, setup: EvaluationSetup) -> dict:
+    """Fidelity of an artifact's clean logits to ``model``'s on the same images, with the
+    run's tolerances."""
+    reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
+    atol, rtol = setup.parity_tolerance
+    return fidelity(
+        reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN), atol=atol, rtol=rtol
+    )
+
+
 def evaluate_model(
     model: nn.Module, folder: Path, setup: EvaluationSetup, progress: Progress | None = None
 ) -> dict:
@@ -162,11 +172,7 @@ def evaluate_model(
     progress("running the artifact on the eval bundle")
     outputs, record = run_artifact(folder, setup, progress)
     metrics = artifact_metrics(outputs, record, setup.bundle, setup.n_bins)
-    reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
-    atol, rtol = setup.parity_tolerance
-    parity = fidelity(
-        reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN), atol=atol, rtol=rtol
-    )
+    parity = parity_with_torch(model, outputs, setup)
     parity["passed"] = parity["top1_agreement"] >= FP32_MIN_AGREEMENT
     parity["required_top1_agreement"] = FP32_MIN_AGREEMENT
     metrics.update(

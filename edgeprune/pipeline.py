@@ -9,7 +9,7 @@ result-determining values differ from those it was made with.
 from __future__ import annotations
 
 import copy
-import importlib.util
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from edgeprune.explain.consistency import (
     load_maps,
     save_maps,
 )
-from edgeprune.export import ExportSettings
+from edgeprune.export import ExportSettings, cleanup_tool
 from edgeprune.files import read_json, write_json, write_npz, write_text
 from edgeprune.metrics.corruption import corruption_summary
 from edgeprune.metrics.explanation import PESettings
@@ -45,7 +45,7 @@ from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
 from edgeprune.select import select_candidate
 from edgeprune.targets.bundle import EvalBundle, write_bundle
 from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
-from edgeprune.targets.execute import check_device
+from edgeprune.targets.execute import check_device, remote_target
 from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import OUTPUTS_FILE, DeviceJob
@@ -85,21 +85,18 @@ def candidate_name(method: str, ratio: float) -> str:
     return f"{method.replace(':', 'of')}-{ratio:.2f}"
 
 
-# The fixed fraction a semi-structured pattern removes from the layers it covers.
-PATTERN_RATIO = 0.5
-
-
 def sweep_ratios(config: RunConfig, progress: Progress) -> tuple[float, ...]:
-    """The ratios the sweep prunes at: the configured ones, or, for a fixed pattern (2:4),
-    the one ratio it has, since every configured ratio would give the same candidate."""
-    if METHODS.get(config.method).kind != "semi-structured":
+    """The ratios the sweep prunes at: the configured ones, or, for a method with a fixed
+    ratio (2:4), that one, since every configured ratio would give the same candidate."""
+    fixed = METHODS.get(config.method).fixed_ratio
+    if fixed is None:
         return tuple(config.ratios)
-    if tuple(config.ratios) != (PATTERN_RATIO,):
+    if tuple(config.ratios) != (fixed,):
         progress(
-            f"{config.method} always removes {PATTERN_RATIO:.0%} of the weights it covers: "
+            f"{config.method} always removes {fixed:.0%} of the weights it covers: "
             f"one candidate instead of ratios {', '.join(f'{r:g}' for r in config.ratios)}"
         )
-    return (PATTERN_RATIO,)
+    return (fixed,)
 
 
 def open_run_dir(config: RunConfig) -> Path:
@@ -136,7 +133,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     # Names and paths are checked before the run directory is touched.
     target = load_target(config.target)
     variants, runtime = plan_variants(config.precisions, config.runtime, target)
-    remote = config.device not in ("", "local") or (not config.device and target.device.ssh)
+    remote = remote_target(config.device or None, target)[0] is not None
     if remote and runtime == "tensorrt":
         raise EdgepruneError(
             "TensorRT engines only run where they were built: run edgeprune on the device itself for "
@@ -144,11 +141,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         )
     METHODS.get(config.method)
     check_model_name(config.model)
-    if config.onnx_cleanup != "none" and importlib.util.find_spec(config.onnx_cleanup) is None:
-        raise EdgepruneError(
-            f"ONNX clean-up {config.onnx_cleanup} is not installed: pip install "
-            f"{config.onnx_cleanup}, or --onnx-cleanup none"
-        )
+    cleanup_tool(config.onnx_cleanup)
     if config.weights and not Path(config.weights).expanduser().is_file():
         raise EdgepruneError(f"checkpoint not found: {config.weights}")
     if remote:  # an unreachable device should fail now, not after training the baseline
@@ -221,6 +214,12 @@ def prepare_bundle(
     )
 
 
+def _train_on_run(ws: Workspace, model: nn.Module, recipe: TrainRecipe, **hooks) -> dict:
+    """Train ``model`` on the run's training split, normalised and augmented like the run
+    (``hooks``: penalty, after_step, progress)."""
+    return train(model, ws.dataset.train, ws.setup.normalize, recipe, ws.dataset.augment, **hooks)
+
+
 def _recipe(ws: Workspace, epochs: int, lr: float) -> TrainRecipe:
     c = ws.config
     return TrainRecipe(
@@ -247,14 +246,7 @@ def baseline_model(ws: Workspace) -> nn.Module:
     else:
         recipe = _recipe(ws, ws.config.train_epochs, ws.config.train_lr)
         ws.progress(f"baseline: training {ws.spec.name} for {recipe.epochs} epochs")
-        history = train(
-            model,
-            ws.dataset.train,
-            ws.setup.normalize,
-            recipe,
-            ws.dataset.augment,
-            progress=ws.progress.scoped("baseline"),
-        )
+        history = _train_on_run(ws, model, recipe, progress=ws.progress.scoped("baseline"))
     save_model(path, model.eval(), ws.spec, {"training": history})
     return model.eval()
 
@@ -292,10 +284,8 @@ def prune_context(ws: Workspace) -> PruneContext:
     recipe = _recipe(ws, ws.config.finetune_epochs, ws.config.finetune_lr)
 
     def train_for(m: nn.Module, epochs: int, penalty=None, after_step=None) -> dict:
-        steps = TrainRecipe(**{**recipe.describe(), "epochs": epochs})
-        return train(
-            m, ws.dataset.train, ws.setup.normalize, steps, ws.dataset.augment, penalty, after_step
-        )
+        steps = dataclasses.replace(recipe, epochs=epochs)
+        return _train_on_run(ws, m, steps, penalty=penalty, after_step=after_step)
 
     h, w = ws.spec.input_size
     example = torch.zeros(1, ws.spec.in_channels, h, w)
@@ -362,15 +352,8 @@ def candidate_model(ws: Workspace, source: nn.Module, ratio: float) -> tuple[nn.
     if ws.config.distill > 0:
         penalty = distillation_penalty(source, ws.config.distill, ws.config.distill_temperature)
     progress(f"fine-tuning {recipe.epochs} epochs" + (" with distillation" if penalty else ""))
-    history = train(
-        model,
-        ws.dataset.train,
-        ws.setup.normalize,
-        recipe,
-        ws.dataset.augment,
-        penalty=penalty,
-        after_step=pruned.after_step,
-        progress=progress,
+    history = _train_on_run(
+        ws, model, recipe, penalty=penalty, after_step=pruned.after_step, progress=progress
     )
     history["distillation"] = (
         {"alpha": ws.config.distill, "temperature": ws.config.distill_temperature}

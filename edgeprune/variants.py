@@ -16,20 +16,18 @@ import torch.nn as nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.evaluate import (
     ARTIFACT,
-    CLEAN,
     DEVICE_DIR,
     HEAD_FILE,
     EvaluationSetup,
     artifact_metrics,
+    parity_with_torch,
     size_metrics,
 )
 from edgeprune.files import read_json, write_json
-from edgeprune.metrics import fidelity
 from edgeprune.progress import Progress, silent
 from edgeprune.targets.execute import execute_job
 from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE
-from edgeprune.train import predict_logits
 
 PRECISIONS = ("fp32", "fp16", "int8")
 VARIANT_INFO = "variant.json"
@@ -175,11 +173,7 @@ def evaluate_variant(
     metrics = artifact_metrics(
         outputs, read_json(device_dir / RUN_FILE), setup.bundle, setup.n_bins
     )
-    reference = predict_logits(model, np.asarray(setup.bundle.images(CLEAN)), setup.normalize)
-    atol, rtol = setup.parity_tolerance
-    parity = fidelity(
-        reference, outputs[f"logits/{CLEAN}"], setup.bundle.labels(CLEAN), atol=atol, rtol=rtol
-    )
+    parity = parity_with_torch(model, outputs, setup)
     parity["passed"] = (
         None  # only FP32 has a required agreement; here it measures the precision's cost
     )

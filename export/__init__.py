@@ -19,6 +19,7 @@ _EXPORTS = {
     "ExportedModel": "onnx_export",
     "export_onnx": "onnx_export",
     "find_cam_head": "onnx_export",
+    "cleanup_tool": "onnx_export",
     "HOST_RUNNER_OPTIONS": "quantize",
     "QuantizeSettings": "quantize",
     "QuantizedModel": "quantize",
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         CamHead,
         ExportedModel,
         ExportSettings,
+        cleanup_tool,
         export_onnx,
         find_cam_head,
     )
@@ -82,6 +84,7 @@ __all__ = [
     "QuantizedModel",
     "build_engine",
     "check_tensorrt_qdq",
+    "cleanup_tool",
     "export_onnx",
     "find_cam_head",
     "parse_trtexec_summary",

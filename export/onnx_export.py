@@ -186,15 +186,10 @@ def export_onnx(
     return ExportedModel(path, tuple(input_shape), output_names, settings.opset, cam_head, cleanup)
 
 
-def clean_graph(path: Path, tool: str) -> dict | None:
-    """Simplify the exported graph in place with onnxslim or onnxsim (constant folding,
-    redundant reshapes and casts removed); the parity check that follows every export
-    compares the cleaned artifact with PyTorch, so a clean-up that changes results is caught
-    there. Returns what was done, or None for ``tool == "none"``."""
+def cleanup_tool(tool: str):
+    """The clean-up package named by ``tool`` (None for ``"none"``), or one clear error when
+    it is unknown or not installed; compress calls it before any work."""
     import importlib
-    import importlib.metadata
-
-    import onnx
 
     if tool not in CLEANUP_TOOLS:
         raise EdgepruneError(
@@ -203,11 +198,25 @@ def clean_graph(path: Path, tool: str) -> dict | None:
     if tool == "none":
         return None
     try:
-        module = importlib.import_module(tool)
+        return importlib.import_module(tool)
     except ImportError:
         raise EdgepruneError(
             f"ONNX clean-up {tool} is not installed: pip install {tool}, or --onnx-cleanup none"
         ) from None
+
+
+def clean_graph(path: Path, tool: str) -> dict | None:
+    """Simplify the exported graph in place with onnxslim or onnxsim (constant folding,
+    redundant reshapes and casts removed); the parity check that follows every export
+    compares the cleaned artifact with PyTorch, so a clean-up that changes results is caught
+    there. Returns what was done, or None for ``tool == "none"``."""
+    import importlib.metadata
+
+    import onnx
+
+    module = cleanup_tool(tool)
+    if module is None:
+        return None
     original = onnx.load(str(path))
     try:
         if tool == "onnxslim":

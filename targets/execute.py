@@ -49,6 +49,15 @@ def run_local(
     return json.loads((out_dir / RUN_FILE).read_text())
 
 
+def remote_target(
+    device: str | None, profile: TargetProfile | None
+) -> tuple[str | None, DeviceAccess]:
+    """The SSH destination jobs go to (None: this machine), and the profile's access entries."""
+    access = profile.device if profile is not None else DeviceAccess()
+    target = access.ssh if device is None else device.strip()
+    return (None if not target or target == LOCAL else target), access
+
+
 def execute_job(
     job: DeviceJob,
     artifact: Path,
@@ -67,9 +76,8 @@ def execute_job(
     say which interpreter and folder the device uses; ``ssh_options`` (else the profile's)
     are extra OpenSSH client options.
     """
-    access = profile.device if profile is not None else DeviceAccess()
-    target = access.ssh if device is None else device.strip()
-    if not target or target == LOCAL:
+    target, access = remote_target(device, profile)
+    if target is None:
         return run_local(job, artifact, bundle, out_dir, progress)
     return run_remote(
         job,
@@ -93,9 +101,8 @@ def check_device(
     """Before a long run: when jobs will go to a device over SSH (resolved as in
     :func:`execute_job`), check that it answers and has what the runner needs. Returns what
     the device reported, or None when jobs run on this machine."""
-    access = profile.device if profile is not None else DeviceAccess()
-    target = access.ssh if device is None else device.strip()
-    if not target or target == LOCAL:
+    target, access = remote_target(device, profile)
+    if target is None:
         return None
     return probe_remote(
         target,

@@ -26,7 +26,7 @@ from edgeprune.prune.method import (
     TrainFn,
     structured_method,
 )
-from edgeprune.prune.semi_structured import prune_two_four
+from edgeprune.prune.semi_structured import PATTERN_RATIO, prune_two_four
 from edgeprune.prune.slimming import bn_scale_criterion, sparsity_training
 from edgeprune.prune.structured import PruneSettings, channel_counts
 from edgeprune.prune.taylor import taylor_criterion
@@ -126,6 +126,7 @@ register_method(
         "2 largest of every 4 weights along the input channels, the Ampere sparse tensor-core "
         "pattern (NVIDIA ASP, Mishra et al. 2021); always 50 %: one candidate whatever --ratios says",
         prune_two_four,
+        fixed_ratio=PATTERN_RATIO,
     )
 )
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.prune.criteria import Criterion, precomputed
 from edgeprune.prune.method import PruneContext
 from edgeprune.prune.structured import PRUNABLE
@@ -106,9 +105,5 @@ def average_ranks(
 
 def hrank_criterion(model: nn.Module, context: PruneContext) -> Criterion:
     """Measure the average feature-map ranks of the model as it is now."""
-    if context.batches is None:
-        raise EdgepruneError("hrank needs training batches to rank feature maps")
-    batches = context.batches()
-    if not batches:
-        raise EdgepruneError("hrank needs at least one training batch")
+    batches = context.training_batches("hrank", "training batches to rank feature maps")
     return precomputed(average_ranks(model, batches, context.example_input))

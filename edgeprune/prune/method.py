@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.prune.criteria import Criterion
 from edgeprune.prune.structured import PruneSettings, structured_prune
 
@@ -37,6 +38,18 @@ class PruneContext:
     batches: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
     train: TrainFn | None = None
     seed: int = 0
+
+    def training_batches(
+        self, method: str, purpose: str
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches a data-driven criterion measures on; one clear error when there are
+        none (``purpose``: what ``method`` needs them for)."""
+        if self.batches is None:
+            raise EdgepruneError(f"{method} needs {purpose}")
+        batches = self.batches()
+        if not batches:
+            raise EdgepruneError(f"{method} needs at least one training batch")
+        return batches
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,9 @@ class PruningMethod:
     description: str
     prune: PruneFn
     prepare: PrepareFn | None = None
+    # A fixed pattern (2:4) removes the same fraction whatever ratio it is given: a sweep
+    # then has this one ratio, since every other would give the same candidate.
+    fixed_ratio: float | None = None
 
 
 def tie_broken(criterion: Criterion, generator: torch.Generator) -> Criterion:

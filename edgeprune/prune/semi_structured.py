@@ -21,6 +21,7 @@ from edgeprune.prune.structured import PruneSettings
 
 GROUP = 4  # consecutive input-channel weights per group
 KEPT = 2  # of which this many keep their value
+PATTERN_RATIO = 1 - KEPT / GROUP  # the fraction of a covered layer's weights it removes
 # ASP's tensor-core compatibility check (apex/contrib/sparsity/asp.py): weights (O, I, ...)
 # with O % 8 or I % 16 non-zero are left dense.
 OUT_MULTIPLE = 8

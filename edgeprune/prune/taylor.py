@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.prune.criteria import Criterion, precomputed
 from edgeprune.prune.method import PruneContext
 from edgeprune.prune.structured import PRUNABLE
@@ -54,9 +53,5 @@ def taylor_scores(
 
 def taylor_criterion(model: nn.Module, context: PruneContext) -> Criterion:
     """Measure the Taylor importance of the model as it is now."""
-    if context.batches is None:
-        raise EdgepruneError("taylor needs labelled training batches for its gradients")
-    batches = context.batches()
-    if not batches:
-        raise EdgepruneError("taylor needs at least one training batch")
+    batches = context.training_batches("taylor", "labelled training batches for its gradients")
     return precomputed(taylor_scores(model, batches))
