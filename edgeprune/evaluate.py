@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from edgeprune.export import ExportSettings, export_onnx
 from edgeprune.files import read_json, write_json, write_npz
+from edgeprune.inference import Normalizer, predict_logits
 from edgeprune.metrics import accuracy, calibration_summary, fidelity, reliability_diagram, softmax
 from edgeprune.progress import Progress, silent
 from edgeprune.targets.bundle import EvalBundle
@@ -23,7 +24,6 @@ from edgeprune.targets.execute import execute_job
 from edgeprune.targets.graph_cost import graph_costs, graph_summary
 from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE, DeviceJob
-from edgeprune.train import Normalizer, predict_logits
 
 ARTIFACT = "model.onnx"
 EXPORT_INFO = "export.json"

@@ -35,6 +35,7 @@ from edgeprune.explain.consistency import (
 )
 from edgeprune.export import ExportSettings, cleanup_tool
 from edgeprune.files import read_json, write_json, write_npz, write_text
+from edgeprune.inference import Normalizer
 from edgeprune.metrics.corruption import corruption_summary
 from edgeprune.metrics.explanation import PESettings
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
@@ -49,7 +50,7 @@ from edgeprune.targets.execute import check_device, remote_target
 from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import OUTPUTS_FILE, DeviceJob
-from edgeprune.train import Normalizer, TrainRecipe, train
+from edgeprune.train import TrainRecipe, train
 from edgeprune.variants import Variant, VariantSetup, evaluate_variant, plan_variants
 
 RESULTS_SCHEMA = "edgeprune-results/1"
@@ -253,7 +254,7 @@ def baseline_model(ws: Workspace) -> nn.Module:
 
 def _training_batches(ws: Workspace, count: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A few fixed training batches for data-driven pruning criteria."""
-    from edgeprune.train import to_tensor
+    from edgeprune.inference import to_tensor
 
     order = np.random.default_rng(ws.config.seed).permutation(len(ws.dataset.train))
     batches = []

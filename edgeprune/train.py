@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from edgeprune.data.datasets import Split
 from edgeprune.errors import EdgepruneError
+from edgeprune.inference import Normalizer, to_tensor
 
 Progress = Callable[[str], None]
 # Extra loss terms (network slimming's L1 on BN scales, distillation) and per-step hooks
@@ -40,22 +40,6 @@ class TrainRecipe:
 
     def describe(self) -> dict:
         return asdict(self)
-
-
-class Normalizer:
-    """Float NCHW in 0..255 -> normalised, with the same mean and std as the eval bundle."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC numpy (memory-mapped arrays included) -> float32 NCHW tensor in 0..255."""
-    return torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float()
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -149,16 +133,3 @@ def train(
             progress(f"epoch {epoch + 1}/{recipe.epochs} loss {history[-1]:.4f}")
     model.eval()
     return {"recipe": recipe.describe(), "loss": history, "seconds": time.perf_counter() - started}
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module, images: np.ndarray, normalize: Normalizer, batch_size: int = 256
-) -> np.ndarray:
-    """PyTorch logits in eval mode (the reference the artifact is compared with)."""
-    model.eval()
-    parts = [
-        model(normalize(to_tensor(images[i : i + batch_size]))).float().numpy()
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -33,15 +33,10 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.files import atomic_path, write_json
 from edgeprune.targets.bundle import Preprocess
 from edgeprune.targets.environment import jetson_state
+from edgeprune.targets.precision import PRECISIONS
 from edgeprune.targets.profile import TargetProfile
-from edgeprune.targets.runners.tensorrt_runner import (
-    import_tensorrt,
-    load_cuda,
-    make_logger,
-    tensorrt_version,
-)
-
-PRECISIONS = ("fp32", "fp16", "int8")
+from edgeprune.targets.runners.cuda_backend import load_cuda
+from edgeprune.targets.tensorrt_support import import_tensorrt, make_logger, tensorrt_version
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.graph_cost import FREE_OPS, NodeCost
+from edgeprune.targets.precision import BYTES_PER_ELEMENT, PRECISIONS
 from edgeprune.targets.profile import TargetProfile
-
-BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class MachinePeaks:
 
 
 def profile_peaks(profile: TargetProfile) -> MachinePeaks:
-    peaks = {p: v * 1e12 for p in ("fp32", "fp16", "int8") if (v := profile.peak.for_precision(p))}
+    peaks = {p: v * 1e12 for p in PRECISIONS if (v := profile.peak.for_precision(p))}
     if not peaks or not profile.memory.bandwidth_gbps:
         raise EdgepruneError(
             f"target {profile.name} has no peak figures; measure them (host) or add them to its profile"

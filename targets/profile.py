@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.targets.precision import PRECISIONS
+from edgeprune.targets.runtimes import RUNTIMES
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
-PRECISIONS = ("fp32", "fp16", "int8")
-RUNTIMES = ("onnxruntime", "tensorrt")
 KINDS = ("jetson", "host", "gpu")
 
 
@@ -236,7 +236,9 @@ def host_channel_block() -> int:
 def _check_consistency(profile: TargetProfile, where: str) -> None:
     runtime = profile.runtime
     if runtime.default not in RUNTIMES:
-        raise EdgepruneError(f"{where}: [runtime] default must be one of {', '.join(RUNTIMES)}")
+        raise EdgepruneError(
+            f"{where}: [runtime] default must be one of {', '.join(RUNTIMES.names())}"
+        )
     if runtime.precision not in PRECISIONS:
         raise EdgepruneError(f"{where}: [runtime] precision must be one of {', '.join(PRECISIONS)}")
     for precision, value in profile.estimate.compute_efficiency.items():

@@ -39,7 +39,8 @@ from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import atomic_path
 from edgeprune.targets.bundle import META_FILE, EvalBundle
 from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE, DeviceJob
-from edgeprune.targets.runner_pack import pack_runner, runner_sources  # noqa: F401  (re-exported)
+from edgeprune.targets.runner_pack import pack_runner
+from edgeprune.targets.runtimes import RUNTIMES
 
 RUNNER_FILE = "edgeprune-runner.pyz"
 DEFAULT_WORKDIR = "/tmp/edgeprune"
@@ -243,7 +244,8 @@ def _check(
 ) -> dict:
     """Connect, check the device's Python, numpy, runtime and free space; make the run folder."""
     name = f"run-{uuid.uuid4().hex[:16]}" if make_folder else ""
-    command = shlex.join([python, "-c", _CHECK, workdir, name, runtime, str(needed)])
+    module = RUNTIMES.get(runtime).import_name  # what the device must import to run it
+    command = shlex.join([python, "-c", _CHECK, workdir, name, module, str(needed)])
     call = _SshCall(link, command, subprocess.DEVNULL, subprocess.PIPE)
     call.drain_stderr()
     assert call.proc.stdout is not None

@@ -66,11 +66,15 @@ class DeviceJob:
     engine_options: tuple[tuple[str, str], ...] = ()  # TensorRT runner options
 
     def runner_options(self) -> dict[str, object]:
+        """The runner's keyword options: ``engine_options``, plus the job settings (threads,
+        providers) that this runtime's runner takes (``Runtime.job_settings``)."""
+        from edgeprune.targets.runtimes import RUNTIMES
+
         options: dict[str, object] = dict(self.engine_options)
-        if self.runtime == "onnxruntime":
-            options["threads"] = self.threads
-            if self.providers:
-                options["providers"] = list(self.providers)
+        for name in RUNTIMES.get(self.runtime).job_settings:
+            value = getattr(self, name)
+            if value is not None and value != ():
+                options[name] = list(value) if isinstance(value, tuple) else value
         return options
 
     def command(self, python: str, artifact: str, bundle: str, out: str) -> list[str]:
@@ -200,15 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--artifact", required=True, type=Path)
     parser.add_argument("--bundle", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--runtime", default="onnxruntime")
+    defaults = DeviceJob()  # the one place the job's defaults live
+    parser.add_argument("--runtime", default=defaults.runtime)
     parser.add_argument("--splits", default="", help="comma-separated; default: all")
     parser.add_argument("--feature-splits", default="", help="splits whose feature maps are kept")
     parser.add_argument("--feature-limit", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--latency-batches", type=_int_list, default=[1, 64])
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--max-seconds", type=float, default=3.0)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--latency-batches", type=_int_list, default=list(defaults.latency_batches))
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--iterations", type=int, default=defaults.iterations)
+    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds)
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     parser.add_argument("--providers", default="", help="ONNX Runtime execution providers")
     parser.add_argument(

@@ -8,7 +8,6 @@ way: memory-mapped, by row range, never loaded whole.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -130,8 +129,3 @@ def corrupted_splits(
             f"{folder} holds none of the corruption files ({', '.join(ALL[:3])}, ...)"
         )
     return splits, missing
-
-
-def read_meta(folder: Path) -> dict:
-    path = Path(folder) / META_FILE
-    return json.loads(path.read_text()) if path.exists() else {}

@@ -64,7 +64,7 @@ def _torch_maps(
     model, images: np.ndarray, normalize, targets: np.ndarray, method: str
 ) -> tuple[np.ndarray, np.ndarray]:
     from edgeprune.explain.torch_cam import explain_model
-    from edgeprune.train import to_tensor
+    from edgeprune.inference import to_tensor
 
     maps, constant = [], []
     for start in range(0, len(images), 128):

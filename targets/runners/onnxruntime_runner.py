@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError, first_line
+from edgeprune.targets.precision import PRECISIONS
 from edgeprune.targets.runners.base import Runner
 
 OPTIMIZATION_LEVELS = {
@@ -34,7 +35,7 @@ def tensorrt_provider_options(
     "int8" expects a QDQ model: TensorRT then uses its Q/DQ scales and needs no calibration
     table. FP16 stays enabled with INT8 so that unquantized layers do not fall back to FP32.
     """
-    if precision not in ("fp32", "fp16", "int8"):
+    if precision not in PRECISIONS:
         raise EdgepruneError(
             f"TensorRT provider precision must be fp32, fp16 or int8, got {precision!r}"
         )

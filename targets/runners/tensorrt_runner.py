@@ -22,7 +22,6 @@ Torch-free and Python 3.8-compatible: this module runs on the device.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,39 +29,8 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.runners.base import Runner
-from edgeprune.targets.runners.cuda_backend import INSTALL_HINT, load_cuda
-
-
-def import_tensorrt():
-    """The ``tensorrt`` module, or one clear error naming what to install."""
-    try:
-        import tensorrt
-    except ImportError:
-        raise EdgepruneError(f"TensorRT is not installed: {INSTALL_HINT}") from None
-    return tensorrt
-
-
-def tensorrt_version(trt) -> tuple[int, int]:
-    major, minor = trt.__version__.split(".")[:2]
-    return int(major), int(minor)
-
-
-def make_logger(trt, severity: str = "WARNING"):
-    """A TensorRT logger that also keeps the error messages, for one-line error reports."""
-
-    class _Logger(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-            self.threshold = getattr(trt.ILogger.Severity, severity)
-
-        def log(self, level, message) -> None:
-            if int(level) <= int(trt.ILogger.Severity.ERROR):
-                self.errors.append(str(message))
-            if int(level) <= int(self.threshold):
-                print(f"[TensorRT] {message}", file=sys.stderr, flush=True)
-
-    return _Logger()
+from edgeprune.targets.runners.cuda_backend import load_cuda
+from edgeprune.targets.tensorrt_support import import_tensorrt, make_logger
 
 
 class _Tensor:

@@ -20,7 +20,7 @@ from edgeprune.explain.torch_cam import explain_model
 from edgeprune.export import ExportSettings
 from edgeprune.targets.bundle import write_bundle
 from edgeprune.targets.run import DeviceJob, evaluate_artifact
-from edgeprune.train import Normalizer, to_tensor
+from edgeprune.inference import Normalizer, to_tensor
 
 
 class GapNet(nn.Module):

@@ -27,7 +27,8 @@ def trained_digits(tmp_path_factory) -> TrainedDigits:
     from edgeprune.data.datasets import load_digits
     from edgeprune.export import export_onnx
     from edgeprune.models.small_resnet import SmallResNet
-    from edgeprune.train import Normalizer, TrainRecipe, train
+    from edgeprune.inference import Normalizer
+    from edgeprune.train import TrainRecipe, train
 
     torch.manual_seed(0)
     data = load_digits("", None, 0)

@@ -28,7 +28,8 @@ from edgeprune.prune.hrank import channel_ranks, hrank_criterion
 from edgeprune.prune.semi_structured import two_four_mask
 from edgeprune.prune.slimming import small_scale_fraction
 from edgeprune.prune.taylor import taylor_criterion
-from edgeprune.train import Normalizer, TrainRecipe, predict_logits, to_tensor, train
+from edgeprune.inference import Normalizer, predict_logits, to_tensor
+from edgeprune.train import TrainRecipe, train
 
 X = torch.zeros(1, 3, 32, 32)
 SPEC = ModelSpec("small-resnet", 10)

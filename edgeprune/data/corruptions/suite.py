@@ -18,7 +18,6 @@ draw from it one after the other, and reproducibility is the caller's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -26,10 +25,9 @@ from types import MappingProxyType
 import numpy as np
 
 from edgeprune.data.corruptions import blur, digital, noise, spatter, weather
+from edgeprune.data.corruptions.base import Corruption
 from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
-
-Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
 BENCHMARK = (
     "gaussian_noise", "shot_noise", "impulse_noise",

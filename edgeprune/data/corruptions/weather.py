@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeprune.data.corruptions.base import Corruption
 from edgeprune.data.corruptions.color import hsv_to_rgb, rgb_to_hsv
 from edgeprune.data.corruptions.filters import pixels_to_uint8, to_unit, unit_to_uint8
 from edgeprune.data.corruptions.frost_textures import FrostTextures, ProceduralFrost
@@ -23,9 +23,6 @@ from edgeprune.data.corruptions.params import (
     severity_params,
 )
 from edgeprune.data.corruptions.plasma import plasma_fractal
-
-if TYPE_CHECKING:
-    from edgeprune.data.corruptions.suite import Corruption
 
 # cv2.COLOR_RGB2GRAY weights, used by the generator for the snow-covered look
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)

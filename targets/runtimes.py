@@ -1,0 +1,103 @@
+"""Runtimes by name: what runs an artifact, here or on a device.
+
+A runtime is data plus a runner class named by its import path, so that this registry
+imports no runtime library: ``RUNTIMES.get("tensorrt")`` works on a machine without
+TensorRT, and the runner module is imported only when a runner is created. Everything that
+used to compare runtime strings asks the entry instead: which runner to build, which module
+a device must import (``edgeprune.targets.remote``'s check), which artifact files it runs
+(``edgeprune evaluate``'s ``--runtime auto``), which precision variants it builds, how a
+variant is named, and which job settings its runner takes.
+
+Adding a runtime (TFLite, a PyTorch runner, ...) is one runner module under ``runners/`` and
+one ``RUNTIMES.register`` call here.
+
+Torch-free and Python 3.8-compatible: this module runs on the device.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.registry import Registry
+from edgeprune.targets.runners.base import Runner
+from edgeprune.targets.runners.cuda_backend import INSTALL_HINT as TENSORRT_INSTALL
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    display: str  # how messages name it
+    runner: str  # "module:Class" of its Runner, imported when a runner is created
+    import_name: str  # the module a machine must import to run it (checked on a device first)
+    install: str  # what to install when ``import_name`` is missing
+    suffixes: tuple[str, ...]  # artifact files it runs, for ``--runtime auto`` on a file
+    variant_precisions: tuple[str, ...]  # precision variants it builds beside the FP32 ONNX entry
+    variant_prefix: str = ""  # variant names: ``<entry>@<prefix><precision>``
+    job_settings: tuple[str, ...] = ()  # DeviceJob fields its runner takes as options
+    default_options: dict[str, Any] = field(default_factory=dict)
+
+    def available(self) -> bool:
+        """Whether this machine can import the runtime (without importing it)."""
+        try:
+            return importlib.util.find_spec(self.import_name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def create(self, artifact: str, **options: object) -> Runner:
+        """A runner for ``artifact``; a runtime that is not installed is one clear error."""
+        if not self.available():
+            raise EdgepruneError(f"{self.display} is not installed: {self.install}")
+        module, _, name = self.runner.partition(":")
+        runner_class = getattr(importlib.import_module(module), name)
+        return runner_class(artifact, **{**self.default_options, **options})
+
+    def variant_suffix(self, precision: str) -> str:
+        return f"{self.variant_prefix}{precision}"
+
+
+RUNTIMES: Registry[Runtime] = Registry("runtime")
+
+RUNTIMES.register(
+    "onnxruntime",
+    Runtime(
+        name="onnxruntime",
+        display="ONNX Runtime",
+        runner="edgeprune.targets.runners.onnxruntime_runner:OnnxRuntimeRunner",
+        import_name="onnxruntime",
+        install="pip install onnxruntime",
+        suffixes=(".onnx",),
+        # INT8 as a QDQ graph, measured on the host; FP16 needs a GPU runtime.
+        variant_precisions=("int8",),
+        job_settings=("threads", "providers"),
+    ),
+)
+RUNTIMES.register(
+    "tensorrt",
+    Runtime(
+        name="tensorrt",
+        display="TensorRT",
+        runner="edgeprune.targets.runners.tensorrt_runner:TensorRTRunner",
+        import_name="tensorrt",
+        install=TENSORRT_INSTALL,
+        suffixes=(".engine", ".plan", ".trt"),
+        variant_precisions=("fp32", "fp16", "int8"),
+        variant_prefix="trt-",
+    ),
+)
+
+
+def runtime_for_artifact(path: str) -> Runtime:
+    """The runtime whose artifact suffix ``path`` has (``edgeprune evaluate --runtime auto``)."""
+    lowered = str(path).lower()
+    for name in RUNTIMES.names():
+        runtime = RUNTIMES.get(name)
+        if lowered.endswith(runtime.suffixes):
+            return runtime
+    known = ", ".join(s for n in RUNTIMES.names() for s in RUNTIMES.get(n).suffixes)
+    raise EdgepruneError(
+        f"cannot tell the runtime of {path} from its suffix (known: {known}); pass --runtime"
+    )
