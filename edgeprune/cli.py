@@ -1,17 +1,20 @@
 """The ``edgeprune`` command. Each subcommand parses, calls one library function, prints.
 
-User mistakes (``EdgepruneError``) print one line and exit with status 2; Ctrl-C keeps what
-finished and exits with 130. Bugs keep their tracebacks.
+Flags are the configuration's options (``edgeprune.config``): their names, defaults, help
+and choices come from there, so ``compress``, ``evaluate`` and ``select`` never restate
+them. User mistakes (``EdgepruneError``) print one line and exit with status 2; Ctrl-C keeps
+what finished and exits with 130. Bugs keep their tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from edgeprune import __version__
-from edgeprune.config import FIELDS, RunConfig, build_config, read_config_file
+from edgeprune.config import FIELDS, RunConfig, build_config, full_help, read_config_file
 from edgeprune.errors import EdgepruneError
 
 EXIT_USER_ERROR = 2
@@ -22,27 +25,47 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         # No abbreviations: --finetune-epoch must not silently mean --finetune-epochs.
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # one line, not usage + error
         raise EdgepruneError(f"{message} (see {self.prog} --help)")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, keys: tuple[str, ...] | None = None) -> None:
-    defaults = RunConfig()
+class _HelpFormatter(argparse.HelpFormatter):
+    """Completes a config flag's help when help is shown: its choices come from registries
+    (pruning methods need torch), which a plain ``edgeprune targets`` never loads."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        f = getattr(action, "config_field", None)
+        if f is None:
+            return action.help or ""
+        text = full_help(f).replace("%", "%%")
+        default = action.shown_default
+        return f"{text} (default: {default})" if default not in ("", 0) else text
+
+
+def _add_config_flags(
+    parser: argparse.ArgumentParser,
+    keys: Iterable[str] | None = None,
+    defaults: dict[str, object] | None = None,
+) -> None:
+    """One flag per config option (``keys``: a subset); ``defaults`` shown for this command."""
+    config = RunConfig()
     for key, f in FIELDS.items():
         if keys is not None and key not in keys:
             continue
-        default = getattr(defaults, f.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        parser.add_argument(
+        default = (defaults or {}).get(key, config.value(key))
+        action = parser.add_argument(
             f"--{key}",
             dest=f"cfg_{f.name}",
             default=argparse.SUPPRESS,
             metavar=key.split("-")[-1].upper(),
-            help=f"{f.metadata['help']} (default: {shown!s})"
-            if shown not in ("", 0)
-            else f.metadata["help"],
+            help=f.metadata["help"],
+        )
+        action.config_field = f
+        action.shown_default = (
+            ",".join(map(str, default)) if isinstance(default, tuple) else default
         )
 
 
@@ -54,53 +77,65 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
+def _print_decision(results, decision) -> None:
+    from edgeprune.report.table import summary_rows, text_table
+    from edgeprune.tasks import TASKS
+
+    print(text_table(summary_rows(results, decision, TASKS.get(results.task))))
+    print()
+    print(f"selected: {decision.explanation}")
+    for verdict in decision.rejected:
+        print(f"  rejected {verdict.name}: {'; '.join(verdict.reasons)}")
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from edgeprune.pipeline import compress
     from edgeprune.progress import Progress
-    from edgeprune.report.table import summary_rows, text_table
 
     file_values = read_config_file(args.config) if args.config else {}
     config = build_config(file_values, _flag_values(args))
-    results, selection = compress(config, Progress(quiet=args.quiet))
-    print(text_table(summary_rows(results, selection)))
-    print()
-    print(f"selected: {selection['explanation']}")
-    for row in selection["candidates"]:
-        if not row["feasible"]:
-            print(f"  rejected {row['name']}: {'; '.join(row['reasons'])}")
+    results, decision = compress(config, Progress(quiet=args.quiet))
+    _print_decision(results, decision)
     print(
         f"run directory: {config.run_dir}  (report.html, report.md, results.json, results.csv, selection.json)"
     )
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from edgeprune.assess import ArtifactEvaluation, evaluate_artifact_file
-    from edgeprune.progress import Progress
-    from edgeprune.targets.run import DeviceJob
+# What evaluate shares with compress: where the data comes from, where and how to measure.
+EVALUATE_SECTIONS = ("data", "device", "measure")
+EVALUATE_DEFAULTS = {"corruptions": "none"}  # an artifact alone: no corruptions unless asked
 
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from edgeprune.evaluate import ArtifactEvaluation, evaluate_artifact_file
+    from edgeprune.progress import Progress
+
+    flags = _flag_values(args)
+    config = build_config(EVALUATE_DEFAULTS, flags)
     out = Path(args.out or f"runs/evaluate-{Path(args.artifact).stem}")
     request = ArtifactEvaluation(
-        artifact=Path(args.artifact), out=out, target=args.target, bundle=args.bundle, data=args.data,
-        corruptions=args.corruptions, input_size=args.input_size, seed=args.seed, device=args.device,
-        ssh_options=args.ssh_options, runtime=args.runtime, precision=args.precision,
-        job=DeviceJob(batch_size=args.batch_size, latency_batches=(1, args.latency_batch),
-                      iterations=args.latency_iterations, feature_splits=()),
-    )  # fmt: skip
-    metrics = evaluate_artifact_file(request, Progress(quiet=args.quiet))
-    cal, lat = metrics["calibration"], metrics["latency"]
-    print(f"{args.artifact}: accuracy {100 * metrics['accuracy']:.2f} % on {metrics['n']} images, ECE {cal['ece']:.4f}, "
-          f"NLL {cal['nll']:.3f}, Brier {cal['brier']:.4f}")  # fmt: skip
-    if metrics.get("corruption", {}).get("mPC") is not None:
-        c = metrics["corruption"]
-        print(f"corruptions: mPC {100 * c['mPC']:.2f} %, rPC {c['rPC']:.3f}")
-    for batch in (k for k in lat if k.isdigit()):
-        s = lat[batch]
-        print(f"latency b{batch} ({lat['where']}, measured): p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms, "
-              f"{s['throughput_ips']:.0f} img/s")  # fmt: skip
-    if "target_estimate" in metrics:
-        est = metrics["target_estimate"]
-        print(f"{est['target']} (estimated): {est['latency']['1']['latency_ms']:.3f} ms at batch 1")
+        artifact=Path(args.artifact),
+        out=out,
+        config=config,
+        bundle=args.bundle,
+        from_data="data" in flags,
+        runtime=args.runtime,
+    )
+    entry = evaluate_artifact_file(request, Progress(quiet=args.quiet))
+    q, lat = entry.quality, entry.latency
+    cal = q.calibration
+    print(f"{args.artifact}: accuracy {100 * q.accuracy:.2f} % on {q.n} images, ECE {cal.ece:.4f}, "
+          f"NLL {cal.nll:.3f}, Brier {cal.brier:.4f}")  # fmt: skip
+    if q.mpc is not None:
+        print(f"corruptions: mPC {100 * q.mpc:.2f} %, rPC {q.corruption.rpc:.3f}")
+    for batch in lat.batch_sizes:
+        s = lat.at(batch)
+        print(f"latency b{batch} ({lat.where}, measured): p50 {s.p50_ms:.3f} ms, p99 {s.p99_ms:.3f} ms, "
+              f"{s.throughput_ips:.0f} img/s")  # fmt: skip
+    if entry.estimate is not None:
+        est = entry.estimate
+        print(f"{est.target} {est.precision} (estimated): {est.latency_ms(1):.3f} ms at batch 1")
     print(f"metrics: {out / 'metrics.json'}")
     return 0
 
@@ -162,65 +197,53 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_run(run_dir: Path) -> dict:
-    from edgeprune.files import read_json
-
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        raise EdgepruneError(
-            f"{run_dir} has no results.json (is it a finished edgeprune run directory?)"
-        )
-    return read_json(path)
-
-
-SELECTION_KEYS = (
-    "max-acc-drop", "max-ece-increase", "max-latency-ms", "max-memory-mb", "min-mpc", "min-rpc",
-    "min-hcc", "min-pe", "objective", "select-by",
-)  # fmt: skip
-
-
 def cmd_select(args: argparse.Namespace) -> int:
+    from edgeprune.config import section_keys
     from edgeprune.files import write_json
-    from edgeprune.pipeline import decide
     from edgeprune.report import write_reports
-    from edgeprune.report.table import summary_rows, text_table
-    from edgeprune.results import merge_results
+    from edgeprune.results import merge_results, read_results
+    from edgeprune.rundir import RunLayout
+    from edgeprune.selection import decide
 
-    runs = [_load_run(d) for d in args.run_dirs]
+    runs = [read_results(RunLayout(Path(d)).results) for d in args.run_dirs]
     results = merge_results(runs, [Path(d).name for d in args.run_dirs])
-    stored = {k: v for k, v in results["config"].items() if k in FIELDS}
+    stored = {k: v for k, v in results.config.items() if k in FIELDS}
+    selection_keys = section_keys("select")
     config = build_config(
-        stored, {k: v for k, v in _flag_values(args).items() if k in SELECTION_KEYS}
+        stored, {k: v for k, v in _flag_values(args).items() if k in selection_keys}
     )
-    out = Path(args.out or args.run_dirs[0])
-    results["run_dir"] = str(out)
-    selection = decide(results, config)
-    write_json(out / "selection.json", selection)
+    layout = RunLayout(Path(args.out or args.run_dirs[0]))
+    results.run_dir = str(layout.root)
+    decision = decide(results, config.select)
+    write_json(layout.selection, decision.to_dict())
     if len(runs) > 1:
-        write_json(out / "results.merged.json", results)
-    write_reports(out, results, selection)
-    print(text_table(summary_rows(results, selection)))
-    print(f"\nselected: {selection['explanation']}")
-    for row in selection["candidates"]:
-        if not row["feasible"]:
-            print(f"  rejected {row['name']}: {'; '.join(row['reasons'])}")
-    if selection.get("overlays"):
-        print(f"overlays to confirm: {out / selection['overlays']}")
+        write_json(layout.merged_results, results.to_dict())
+    written = write_reports(layout, results, decision)
+    _print_decision(results, decision)
+    if decision.needs_confirmation and "overlays" in written["plots"]:
+        print(f"overlays to confirm: {layout.root / written['plots']['overlays']}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from edgeprune.files import read_json
     from edgeprune.report import write_reports
+    from edgeprune.results import read_results
+    from edgeprune.rundir import RunLayout
+    from edgeprune.selection import Decision
 
-    results = _load_run(args.run_dir)
-    selection = read_json(Path(args.run_dir) / "selection.json")
-    for path in write_reports(Path(args.run_dir), results, selection).values():
-        print(path)
+    layout = RunLayout(Path(args.run_dir))
+    results = read_results(layout.results)
+    decision = Decision.from_dict(read_json(layout.selection))
+    written = write_reports(layout, results, decision)
+    for key in ("markdown", "html", "csv"):
+        print(written[key])
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edgeprune.config import section_keys
+
     parser = _Parser(
         prog="edgeprune",
         description="Prune CNNs, deploy them to Jetson-class devices, and evaluate the deployed artifact.",
@@ -241,38 +264,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate one artifact (ONNX or engine) as deployed")
     evaluate.add_argument("artifact", help="model.onnx or a TensorRT engine")
     evaluate.add_argument(
-        "--bundle", type=Path, help="a run's eval bundle folder (runs/<name>/bundle)"
+        "--bundle", type=Path, help="a run's eval bundle folder (runs/<name>/bundle), or --data"
     )
     evaluate.add_argument(
-        "--data", default="", help="or a dataset: digits | cifar10:<dir> | imagefolder:<dir>"
+        "--runtime",
+        default="auto",
+        help="runtime that runs the artifact (default: auto, from its suffix)",
     )
-    evaluate.add_argument(
-        "--corruptions",
-        default="none",
-        help="with --data: auto | generate[:N] | cifar10-c:<dir> | none",
-    )
-    evaluate.add_argument("--input-size", type=int, default=0)
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument(
-        "--target",
-        default="host-cpu",
-        help="device profile for the estimates and [device] defaults",
-    )
-    evaluate.add_argument(
-        "--device", default=None, help="user@host[:port]; local forces this machine"
-    )
-    evaluate.add_argument("--ssh-options", default="")
-    evaluate.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
-    evaluate.add_argument(
-        "--precision", default="", help="precision of the target estimate (default: the target's)"
-    )
-    evaluate.add_argument("--batch-size", type=int, default=256)
-    evaluate.add_argument("--latency-batch", type=int, default=64)
-    evaluate.add_argument("--latency-iterations", type=int, default=200)
     evaluate.add_argument(
         "--out", default="", help="output folder (default: runs/evaluate-<artifact>)"
     )
-    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
+    keys = [k for s in EVALUATE_SECTIONS for k in section_keys(s)]
+    _add_config_flags(evaluate, keys, EVALUATE_DEFAULTS)
+    evaluate.add_argument(  # the name this flag had before it was the config's option
+        "--batch-size", dest="cfg_eval_batch_size", default=argparse.SUPPRESS,
+        metavar="SIZE", help="alias of --eval-batch-size",
+    )  # fmt: skip
     evaluate.set_defaults(handler=cmd_evaluate)
 
     corrupt = sub.add_parser(
@@ -313,10 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument(
         "--out", help="where selection.json and the report go (default: the first run)"
     )
-    _add_config_flags(select, SELECTION_KEYS)
+    _add_config_flags(select, section_keys("select"))
     select.add_argument(
-        "--by", dest="cfg_select_by", default=argparse.SUPPRESS, help="alias of --select-by"
-    )
+        "--by", dest="cfg_select_by", default=argparse.SUPPRESS, metavar="SELECTOR",
+        help="alias of --select-by",
+    )  # fmt: skip
     select.set_defaults(handler=cmd_select)
 
     report = sub.add_parser("report", help="write the report of an existing run again")

@@ -19,6 +19,8 @@ from edgeprune.data.datasets import Split
 from edgeprune.errors import EdgepruneError
 from edgeprune.inference import Normalizer, to_tensor
 
+OPTIMIZERS = ("sgd", "adamw")  # sgd: momentum 0.9, Nesterov
+SCHEDULES = ("cosine", "onecycle", "constant")
 Progress = Callable[[str], None]
 # Extra loss terms (network slimming's L1 on BN scales, distillation) and per-step hooks
 # (re-applying unstructured masks) that pruning methods plug into the same loop.
@@ -69,7 +71,7 @@ def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
         )
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    raise EdgepruneError(f"unknown optimizer {recipe.optimizer!r}; known: sgd, adamw")
+    raise EdgepruneError(f"unknown optimizer {recipe.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
 
 
 def _lr_factor(schedule: str, step: int, total: int) -> float:
@@ -84,7 +86,7 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
             if step < warm
             else 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
         )
-    raise EdgepruneError(f"unknown schedule {schedule!r}; known: cosine, onecycle, constant")
+    raise EdgepruneError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
 
 
 def train(
@@ -96,8 +98,12 @@ def train(
     penalty: Penalty | None = None,
     after_step: StepHook | None = None,
     progress: Progress | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
-    """Train ``model`` in place; returns the recipe and the per-epoch loss history."""
+    """Train ``model`` in place; returns the recipe and the per-epoch loss history.
+
+    ``loss_fn``: the task's loss of (outputs, labels); None: cross-entropy with the recipe's
+    label smoothing (image classification)."""
     if recipe.epochs <= 0 or len(data) == 0:
         return {"recipe": recipe.describe(), "loss": [], "seconds": 0.0}
     kind = default_augment if recipe.augment == "auto" else recipe.augment
@@ -118,7 +124,12 @@ def train(
                 group["lr"] = recipe.lr * _lr_factor(recipe.schedule, step, total)
             x = normalize(augment(images[index], kind, generator))
             logits = model(x)
-            loss = F.cross_entropy(logits, labels[index], label_smoothing=recipe.label_smoothing)
+            if loss_fn is None:
+                loss = F.cross_entropy(
+                    logits, labels[index], label_smoothing=recipe.label_smoothing
+                )
+            else:
+                loss = loss_fn(logits, labels[index])
             if penalty is not None:
                 loss = loss + penalty(model, x, logits)
             optimizer.zero_grad(set_to_none=True)

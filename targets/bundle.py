@@ -60,6 +60,11 @@ class Split:
         return self.stop - self.start
 
 
+def bundle_written(path: str | os.PathLike) -> bool:
+    """Whether a finished bundle is at ``path`` (its ``bundle.json`` is written last)."""
+    return (Path(path) / META_FILE).is_file()
+
+
 class EvalBundle:
     """A bundle opened for reading; arrays are memory-mapped on access, never loaded whole."""
 

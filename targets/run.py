@@ -5,8 +5,9 @@
 Needs only numpy and the runtime (onnxruntime, or tensorrt + pycuda), never torch, so the
 same command runs on the host and on a Jetson. It writes:
 
-- ``outputs.npz``: per split, the artifact's outputs (``logits/<split>``, and
-  ``features/<split>`` for the splits asked for);
+- ``outputs.npz``: per split, the artifact's scored outputs (``logits/<split>`` for a
+  classifier: the job's ``outputs``) and, for the splits asked for, every other output too
+  (``features/<split>``, the feature map explanations are computed from);
 - ``run.json``: latency per batch size, memory, runtime and machine description.
 
 Metrics are computed on the host from these files.
@@ -34,7 +35,7 @@ from edgeprune.targets.tegrastats import TegrastatsSampler
 
 OUTPUTS_FILE = "outputs.npz"
 RUN_FILE = "run.json"
-LOGITS = "logits"
+LOGITS = "logits"  # the default scored output: a classifier's
 
 
 def _log(message: str) -> None:
@@ -53,6 +54,7 @@ class DeviceJob:
     """What the runner does with one artifact; renders itself as the runner's command line."""
 
     runtime: str = "onnxruntime"
+    outputs: tuple[str, ...] = (LOGITS,)  # outputs fetched on every split (the task's)
     splits: tuple[str, ...] = ()  # empty: every split of the bundle
     feature_splits: tuple[str, ...] = ()  # splits whose feature maps come back
     feature_limit: int | None = None  # at most this many feature maps per split
@@ -90,6 +92,8 @@ class DeviceJob:
             out,
             "--runtime",
             self.runtime,
+            "--outputs",
+            ",".join(self.outputs),
             "--batch-size",
             str(self.batch_size),
             "--latency-batches",
@@ -132,19 +136,20 @@ def evaluate_artifact(
         pass_started, pass_images = time.perf_counter(), 0
         for split in splits:
             want_features = has_features and split in job.feature_splits
-            names = runner.output_names if want_features else [LOGITS]
+            scored = list(job.outputs)
+            names = runner.output_names if want_features else scored
             collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
             seen = 0
             for batch in bundle.batches(split, job.batch_size):
                 result = runner.infer_batched(batch, names)
                 for name in names:
                     value = result[name]
-                    if name != LOGITS and feature_limit is not None:
+                    if name not in scored and feature_limit is not None:
                         value = value[: max(0, feature_limit - seen)]
                     collected[name].append(value)
                 seen += len(batch)
                 if want_features and feature_limit is not None and seen >= feature_limit:
-                    names = [LOGITS]  # enough feature maps: fetch logits only from here on
+                    names = scored  # enough feature maps: fetch the scored outputs only
             for name, parts in collected.items():
                 outputs[f"{name}/{split}"] = np.concatenate(parts) if parts else np.zeros((0,))
             if "/" not in split:
@@ -165,7 +170,7 @@ def evaluate_artifact(
             batch = _latency_batch(bundle, timing_split, size)
             with TegrastatsSampler() as board:  # a no-op where tegrastats is absent
                 latency[str(size)] = measure_latency(
-                    runner, batch, job.warmup, job.iterations, job.max_seconds, [LOGITS]
+                    runner, batch, job.warmup, job.iterations, job.max_seconds, list(job.outputs)
                 )
             if board.summary():
                 latency[str(size)]["tegrastats"] = board.summary()
@@ -206,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     defaults = DeviceJob()  # the one place the job's defaults live
     parser.add_argument("--runtime", default=defaults.runtime)
+    parser.add_argument("--outputs", default=",".join(defaults.outputs), help="scored outputs")
     parser.add_argument("--splits", default="", help="comma-separated; default: all")
     parser.add_argument("--feature-splits", default="", help="splits whose feature maps are kept")
     parser.add_argument("--feature-limit", type=int, default=None)
@@ -222,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     job = DeviceJob(
         runtime=args.runtime,
+        outputs=tuple(o for o in args.outputs.split(",") if o),
         splits=tuple(s for s in args.splits.split(",") if s),
         feature_splits=tuple(s for s in args.feature_splits.split(",") if s),
         feature_limit=args.feature_limit,

@@ -13,9 +13,9 @@ from edgeprune.errors import EdgepruneError
 
 def test_flags_override_file_and_file_overrides_defaults():
     config = build_config({"finetune-epochs": 7, "seed": 3}, {"seed": "5"})
-    assert config.finetune_epochs == 7
-    assert config.seed == 5
-    assert config.train_epochs == RunConfig().train_epochs
+    assert config.train.finetune_epochs == 7
+    assert config.data.seed == 5
+    assert config.train.train_epochs == RunConfig().train.train_epochs
 
 
 def test_ratio_forms():

@@ -14,7 +14,18 @@ import torchmetrics.functional.classification as tmf
 import edgeprune.pipeline as pipeline
 from edgeprune.cli import main
 from edgeprune.files import read_json
+from edgeprune.results import read_results
+from edgeprune.rundir import RunLayout
+from edgeprune.selection import Decision
 from edgeprune.targets.bundle import EvalBundle
+
+
+def _results(run_dir: Path):
+    return read_results(RunLayout(run_dir).results)
+
+
+def _decision(run_dir: Path) -> Decision:
+    return Decision.from_dict(read_json(RunLayout(run_dir).selection))
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +60,18 @@ def test_demo_writes_the_complete_run_directory(demo_run):
 
 
 def test_demo_ratios_shrink_parameters_and_macs_and_parity_holds(demo_run):
-    results = read_json(demo_run[0] / "results.json")
-    base = results["baseline"]
-    params = [c["size"]["params"] for c in results["candidates"]]
-    macs = [c["size"]["macs"] for c in results["candidates"]]
-    assert params == sorted(params, reverse=True) and params[0] < base["size"]["params"]
-    assert macs == sorted(macs, reverse=True) and macs[0] < base["size"]["macs"]
-    assert base["accuracy"] > 0.95  # the demo baseline trains to a useful model
-    for entry in [base, *results["candidates"]]:
-        assert entry["fidelity"]["top1_agreement"] >= 0.999 and entry["fidelity"]["passed"]
-        assert entry["fidelity"]["max_abs_logit_diff"] < 1e-3
-        assert entry["target_estimate"]["estimated"] is True
-        assert entry["latency"]["measured"] is True
+    results = _results(demo_run[0])
+    base = results.baseline
+    params = [c.size.params for c in results.candidates]
+    macs = [c.size.macs for c in results.candidates]
+    assert params == sorted(params, reverse=True) and params[0] < base.size.params
+    assert macs == sorted(macs, reverse=True) and macs[0] < base.size.macs
+    assert base.quality.accuracy > 0.95  # the demo baseline trains to a useful model
+    for entry in results.entries:
+        assert entry.fidelity["top1_agreement"] >= 0.999 and entry.fidelity["passed"]
+        assert entry.fidelity["max_abs_logit_diff"] < 1e-3
+        assert entry.to_dict()["estimate"]["estimated"] is True
+        assert entry.latency.measured is True
 
 
 def test_demo_ece_matches_torchmetrics_on_the_artifact_logits(demo_run):
@@ -72,27 +83,26 @@ def test_demo_ece_matches_torchmetrics_on_the_artifact_logits(demo_run):
         reference = tmf.multiclass_calibration_error(
             torch.tensor(logits), torch.tensor(labels), num_classes=10, n_bins=15
         )
-        assert read_json(run_dir / entry / "metrics.json")["calibration"]["ece"] == pytest.approx(
-            float(reference), abs=1e-6
-        )
+        metrics = read_json(RunLayout(run_dir).entry(entry).metrics)
+        assert metrics["quality"]["calibration"]["ece"] == pytest.approx(float(reference), abs=1e-6)
 
 
 def test_demo_selection_obeys_its_constraints(demo_run):
     run_dir, stdout = demo_run
-    results, selection = read_json(run_dir / "results.json"), read_json(run_dir / "selection.json")
-    limits = selection["constraints"]
+    results, decision = _results(run_dir), _decision(run_dir)
+    limits = decision.settings
     ok = {
-        c["name"]: c["vs_baseline"]["accuracy_drop_points"] <= limits["max_acc_drop"]
-        and c["vs_baseline"]["ece_increase"] <= limits["max_ece_increase"]
-        for c in results["candidates"]
+        c.name: c.delta("accuracy_drop_points") <= limits["max_acc_drop"]
+        and c.delta("ece_increase") <= limits["max_ece_increase"]
+        for c in results.candidates
     }
-    assert {row["name"]: row["feasible"] for row in selection["candidates"]} == ok
-    feasible = [c for c in results["candidates"] if ok[c["name"]]]
+    assert {v.name: v.feasible for v in decision.verdicts} == ok
+    feasible = [c for c in results.candidates if ok[c.name]]
     if feasible:
-        best = max(feasible, key=lambda c: c["vs_baseline"]["macs_reduction"])
-        assert selection["chosen"] == best["name"]
+        best = max(feasible, key=lambda c: c.delta("macs_reduction"))
+        assert decision.chosen == best.name
     else:
-        assert selection["chosen"] is None
+        assert decision.chosen is None
     assert "estimated" in stdout and "selected:" in stdout
 
 
@@ -144,18 +154,17 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
 
 
 def test_demo_reports_corruption_and_explanation_metrics(demo_run):
-    results = read_json(demo_run[0] / "results.json")
-    base = results["baseline"]
-    assert base["corruption"]["mCE"] == pytest.approx(1.0)
-    assert base["explanation"]["hcc"] == pytest.approx(1.0) and base["explanation"][
-        "pe"
-    ] == pytest.approx(1.0)
-    for entry in results["candidates"]:
-        corruption, explanation = entry["corruption"], entry["explanation"]
-        assert corruption["complete"] and 0 < corruption["mPC"] <= 1
-        assert set(corruption["per_severity"]) == {"1", "2", "3", "4", "5"}
-        assert all("ece" in row for row in corruption["per_severity"].values())
-        assert {"mPC", "rPC", "mCE", "relative_mCE"} <= set(corruption)
+    results = _results(demo_run[0])
+    base = results.baseline
+    assert base.quality.corruption.mce == pytest.approx(1.0)
+    assert base.explanation["hcc"] == pytest.approx(1.0)
+    assert base.explanation["pe"] == pytest.approx(1.0)
+    for entry in results.candidates:
+        corruption, explanation = entry.quality.corruption, entry.explanation
+        assert corruption.complete and 0 < corruption.mpc <= 1
+        assert set(corruption.per_severity) == {"1", "2", "3", "4", "5"}
+        assert all("ece" in row for row in corruption.per_severity.values())
+        assert {"mPC", "rPC", "mCE", "relative_mCE"} <= set(corruption.to_dict())
         assert explanation["path"].startswith("artifact") and -1 <= explanation["hcc"] <= 1
         assert 0 <= explanation["pe"] <= 1
     # feature maps are dropped from outputs.npz once the metrics exist
@@ -168,41 +177,45 @@ def test_pe_guided_selection_follows_its_rule_and_writes_overlays(fast_run, caps
         main(["select", str(fast_run), "--by", "pe", "--max-acc-drop", "100", "--min-pe", "0.5"])
         == 0
     )
-    selection = read_json(fast_run / "selection.json")
-    assert selection["by"] == "pe" and (fast_run / selection["overlays"]).is_file()
-    rows = selection["candidates"]
-    if selection["accuracy_monotonic"] and selection["pe_monotonic"]:
+    decision = _decision(fast_run)
+    assert decision.selector == "pe" and RunLayout(fast_run).plot("pe_overlays").is_file()
+    rows = decision.verdicts
+    if decision.notes["accuracy_monotonic"] and decision.notes["pe_monotonic"]:
         expected = max(
-            (r for r in rows if r["accuracy_drop_points"] <= 100), key=lambda r: r["ratio"]
+            (r for r in rows if r.details["accuracy_drop_points"] <= 100), key=lambda r: r.ratio
         )
     else:
-        expected = max((r for r in rows if r["pe"] >= 0.5), key=lambda r: r["ratio"], default=None)
-    assert selection["chosen"] == (expected["name"] if expected else None)
-    assert "overlays to confirm" in capsys.readouterr().out
+        expected = max(
+            (r for r in rows if r.details["pe"] >= 0.5), key=lambda r: r.ratio, default=None
+        )
+    assert decision.chosen == (expected.name if expected else None)
+    out = capsys.readouterr().out
+    assert ("overlays to confirm" in out) == decision.needs_confirmation
     assert "](plots/pe_overlays.png)" in (fast_run / "report.md").read_text()  # shown in the report
 
 
-def test_merging_runs_requires_one_baseline():
+def test_merging_runs_requires_one_baseline(fast_run):
+    import dataclasses
+
     from edgeprune.errors import EdgepruneError
     from edgeprune.results import merge_results
 
-    def run(method, seed=0):
-        return {
-            "config": {
-                "model": "m",
-                "weights": "",
-                "data": "digits",
-                "seed": seed,
-                "method": method,
-            },
-            "target": {"name": "host-cpu"},
-            "candidates": [{"name": f"{method}-0.50", "method": method}],
-        }
+    def run(method, **changed):
+        results = _results(fast_run)
+        config = {**results.config, "method": method, **changed}
+        candidates = [dataclasses.replace(c, method=method) for c in results.candidates[:1]]
+        return dataclasses.replace(results, config=config, candidates=candidates)
 
     merged = merge_results([run("l1-filter"), run("fpgm")], ["a", "b"])
-    assert [c["name"] for c in merged["candidates"]] == ["a/l1-filter-0.50", "b/fpgm-0.50"]
+    assert [c.name for c in merged.candidates] == ["a/l1-filter-0.25", "b/l1-filter-0.25"]
+    assert [c.extra["run"] for c in merged.candidates] == ["a", "b"]
     with pytest.raises(EdgepruneError, match="differ in seed"):
         merge_results([run("l1-filter"), run("fpgm", seed=1)], ["a", "b"])
+    # Found in review: these did not count as another baseline, and such runs merged silently.
+    for key, value in (("batch-size", 32), ("optimizer", "adamw"), ("schedule", "constant"),
+                       ("input-size", 48)):  # fmt: skip
+        with pytest.raises(EdgepruneError, match=f"differ in {key}"):
+            merge_results([run("l1-filter"), run("fpgm", **{key: value})], ["a", "b"])
 
 
 def test_int8_variants_are_entries_measured_on_the_host(fast_run, tmp_path):
@@ -213,31 +226,21 @@ def test_int8_variants_are_entries_measured_on_the_host(fast_run, tmp_path):
         "--calibration-images", "128", "--latency-iterations", "10", "--latency-batch", "8", "--quiet",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_json(out / "results.json")
-    names = [c["name"] for c in results["candidates"]]
+    results = _results(out)
+    names = [c.name for c in results.candidates]
     assert names == ["baseline@int8", "l1-filter-0.50", "l1-filter-0.50@int8"]
-    for entry in results["candidates"]:
-        if entry["name"].endswith("@int8"):
-            assert (
-                entry["precision"] == "int8" and entry["variant_of"] == entry["name"].split("@")[0]
-            )
-            assert (
-                entry["fidelity"]["top1_agreement"] >= 0.95
-            )  # INT8 against the FP32 PyTorch model
-            assert entry["latency"]["representative"] is False
-            assert entry["target_estimate"]["precision"] == "int8"
-            assert entry["artifact"]["quantization"]["calibration_count"] == 128
-            assert entry["explanation"]["path"].startswith("artifact")
-            fp32 = next(
-                c
-                for c in [results["baseline"], *results["candidates"]]
-                if c["name"] == entry["variant_of"]
-            )
-            assert entry["size"]["params"] == fp32["size"]["params"]
-    selection = read_json(out / "selection.json")
-    assert {r["latency_source"] for r in selection["candidates"]} == {
-        "estimated"
-    }  # a Jetson target
+    for entry in results.candidates:
+        if entry.name.endswith("@int8"):
+            assert entry.precision == "int8" and entry.variant_of == entry.name.split("@")[0]
+            assert entry.fidelity["top1_agreement"] >= 0.95  # INT8 against the FP32 PyTorch model
+            assert entry.latency.representative is False
+            assert entry.estimate.precision == "int8"
+            assert entry.artifact["quantization"]["calibration_count"] == 128
+            assert entry.explanation["path"].startswith("artifact")
+            fp32 = results.entry(entry.variant_of)
+            assert entry.size.params == fp32.size.params
+    decision = _decision(out)
+    assert {v.latency_source for v in decision.verdicts} == {"estimated"}  # a Jetson target
 
 
 def _zero_fraction_of_weights(onnx_path: Path) -> float:
@@ -269,17 +272,17 @@ def test_masking_methods_keep_their_zeros_through_fine_tuning_into_the_onnx_file
         "--explain-images", "0", "--latency-iterations", "10", "--latency-batch", "8",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_json(out / "results.json")
-    assert [c["name"] for c in results["candidates"]] == folders  # 2:4: one candidate
-    entry = results["candidates"][0]
-    pruning = entry["pruning"]
-    assert pruning["layers"] and entry["kind"] == pruning["kind"]
+    results = _results(out)
+    assert [c.name for c in results.candidates] == folders  # 2:4: one candidate
+    entry = results.candidates[0]
+    pruning = entry.pruning
+    assert pruning["layers"] and entry.kind == pruning["kind"]
     assert pruning["sparsity"] == pytest.approx(0.5, abs=0.01)  # of the masked layers
     # Zeros counted in the exported weights after the fine-tune: the masks held through it.
-    exported = _zero_fraction_of_weights(out / folders[0] / "model.onnx")
+    exported = _zero_fraction_of_weights(RunLayout(out).entry(folders[0]).onnx)
     assert exported == pytest.approx(pruning["model_weight_sparsity"], abs=1e-4)
     assert exported > 0.3
-    assert entry["size"]["params"] == results["baseline"]["size"]["params"]  # dense shapes
+    assert entry.size.params == results.baseline.size.params  # dense shapes
     if method == "2:4":
         assert "jetson-agx-orin-64gb does benefit" in pruning["note"]
         assert "one candidate instead of ratios 0.25, 0.5" in capsys.readouterr().err

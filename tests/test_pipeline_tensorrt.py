@@ -9,7 +9,7 @@ import pytest
 
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import read_json
+from edgeprune.results import read_results
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
@@ -37,18 +37,16 @@ def test_compress_builds_and_measures_engines(fast_run, tmp_path):
         "--precisions", "fp32,fp16,int8", "--calibration-images", "128", "--latency-iterations", "50", "--quiet",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_json(out / "results.json")
-    entries = {c["name"]: c for c in [results["baseline"], *results["candidates"]]}
+    results = read_results(out / "results.json")
     for base in ("baseline", "l1-filter-0.50"):
-        fp32 = entries[base]
+        fp32 = results.entry(base)
         for precision, agreement in (("fp32", 0.999), ("fp16", 0.99), ("int8", 0.95)):
-            engine = entries[f"{base}@trt-{precision}"]
-            assert engine["latency"]["runtime"] == "tensorrt"
-            assert engine["fidelity"]["top1_agreement"] >= agreement, (base, precision)
-            assert abs(engine["accuracy"] - fp32["accuracy"]) <= 0.03
-            one = engine["latency"]["1"]
-            assert {"h2d_ms", "compute_ms", "d2h_ms"} <= set(one)  # phases timed with CUDA events
-            assert engine["artifact"]["engine"]["precision"] == precision
-            assert engine["corruption"]["mPC"] > 0 and engine["explanation"]["path"].startswith(
-                "artifact"
-            )
+            engine = results.entry(f"{base}@trt-{precision}")
+            assert engine.latency.runtime == "tensorrt" and engine.runtime == "tensorrt"
+            assert engine.fidelity["top1_agreement"] >= agreement, (base, precision)
+            assert abs(engine.quality.accuracy - fp32.quality.accuracy) <= 0.03
+            one = engine.latency.at(1)
+            # phases timed with CUDA events
+            assert {"h2d_ms", "compute_ms", "d2h_ms"} <= set(one.details)
+            assert engine.artifact["engine"]["precision"] == precision
+            assert engine.quality.mpc > 0 and engine.explanation["path"].startswith("artifact")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgeprune.data.corrupted_sets import corrupted_splits, write_corrupted_set
+from edgeprune.data.corrupted_sets import LABELS_FILE, corrupted_splits, write_corrupted_set
 from edgeprune.data.datasets import ImageDataset
 from edgeprune.errors import EdgepruneError
+from edgeprune.registry import Registry
 from edgeprune.targets.bundle import Split
 
 AUTO_SMALL, AUTO_LARGE = 1000, 100  # images per corruption and severity for "auto"
@@ -29,51 +31,98 @@ class CorruptionSource:
         return "none"
 
 
+@dataclass(frozen=True)
+class SourceKind:
+    """One way of naming a corruption source: ``syntax`` for help texts, ``parse`` turns the
+    text after the colon into a source for a dataset's image shape and test-split size."""
+
+    syntax: str
+    parse: Callable[[str, tuple[int, int, int], int], CorruptionSource]
+
+
+def _none(argument: str, image_shape: tuple[int, int, int], test_size: int) -> CorruptionSource:
+    return CorruptionSource("none")
+
+
+def _auto(argument: str, image_shape: tuple[int, int, int], test_size: int) -> CorruptionSource:
+    h, w, _ = image_shape
+    return CorruptionSource(
+        "generate", min(test_size, AUTO_SMALL if h * w <= 64 * 64 else AUTO_LARGE)
+    )
+
+
+def _generate(argument: str, image_shape: tuple[int, int, int], test_size: int) -> CorruptionSource:
+    try:
+        limit = int(argument) if argument else test_size
+    except ValueError:
+        raise EdgepruneError(
+            f"--corruptions generate:N needs an integer N, got {argument!r}"
+        ) from None
+    if limit < 1:
+        raise EdgepruneError("--corruptions generate:N needs N >= 1")
+    return CorruptionSource("generate", min(limit, test_size))
+
+
+def _cifar10_c(
+    argument: str, image_shape: tuple[int, int, int], test_size: int
+) -> CorruptionSource:
+    folder = Path(argument).expanduser()
+    if not argument or not folder.is_dir():
+        raise EdgepruneError(f"--corruptions cifar10-c:<dir>: no such directory {argument!r}")
+    return CorruptionSource("folder", folder=folder)
+
+
+CORRUPTION_SOURCES: Registry[SourceKind] = Registry("corruption source")
+CORRUPTION_SOURCES.register(
+    "auto", SourceKind("auto (generate:1000, or generate:100 above 64x64 pixels)", _auto)
+)
+CORRUPTION_SOURCES.register("generate", SourceKind("generate[:N]", _generate))
+CORRUPTION_SOURCES.register(
+    "cifar10-c", SourceKind("cifar10-c:<dir> (CIFAR-10-C layout, read in place)", _cifar10_c)
+)
+CORRUPTION_SOURCES.register("none", SourceKind("none", _none))
+
+
+def source_syntax() -> str:
+    """``auto (...) | generate[:N] | cifar10-c:<dir> (...) | none``, for help texts."""
+    order = ("auto", "generate", "cifar10-c", "none")
+    names = [n for n in order if n in CORRUPTION_SOURCES]
+    names += [n for n in CORRUPTION_SOURCES.names() if n not in order]
+    return " | ".join(CORRUPTION_SOURCES.get(n).syntax for n in names)
+
+
+def check_source_name(text: str) -> None:
+    """Fail early on a misspelt source (its argument is checked when the data is known)."""
+    name = text.partition(":")[0] or "none"
+    if name not in CORRUPTION_SOURCES:
+        raise EdgepruneError(
+            f"corruptions: {CORRUPTION_SOURCES.unknown_message(name)} (use {source_syntax()})"
+        )
+
+
 def parse_corruption_source(
     text: str, image_shape: tuple[int, int, int], test_size: int
 ) -> CorruptionSource:
+    check_source_name(text)
     name, _, argument = text.partition(":")
-    if name in ("", "none"):
-        return CorruptionSource("none")
-    if name == "auto":
-        h, w, _ = image_shape
-        return CorruptionSource(
-            "generate", min(test_size, AUTO_SMALL if h * w <= 64 * 64 else AUTO_LARGE)
-        )
-    if name == "generate":
-        try:
-            limit = int(argument) if argument else test_size
-        except ValueError:
-            raise EdgepruneError(
-                f"--corruptions generate:N needs an integer N, got {argument!r}"
-            ) from None
-        if limit < 1:
-            raise EdgepruneError("--corruptions generate:N needs N >= 1")
-        return CorruptionSource("generate", min(limit, test_size))
-    if name == "cifar10-c":
-        folder = Path(argument).expanduser()
-        if not argument or not folder.is_dir():
-            raise EdgepruneError(f"--corruptions cifar10-c:<dir>: no such directory {argument!r}")
-        return CorruptionSource("folder", folder=folder)
-    raise EdgepruneError(
-        f"unknown corruption source {text!r}; use auto, generate[:N], cifar10-c:<dir> or none"
-    )
+    return CORRUPTION_SOURCES.get(name or "none").parse(argument, image_shape, test_size)
 
 
 def prepare_corruptions(
     source: CorruptionSource,
     dataset: ImageDataset,
+    folder: Path,
     bundle_dir: Path,
     seed: int,
     frost_textures: str = "",
     progress=None,
 ) -> tuple[list[Split], dict]:
-    """The corrupted splits of the run's bundle (generating them once if asked)."""
+    """The corrupted splits of the run's bundle: generated once into ``folder`` (inside the
+    bundle at ``bundle_dir``) if asked, or a CIFAR-10-C folder read in place."""
     if source.kind == "none":
         return [], {"source": "none"}
     shape = dataset.image_shape
     if source.kind == "generate":
-        folder = bundle_dir / "corruptions"
         n = source.limit
         write_corrupted_set(
             dataset.test.images[:n],
@@ -86,7 +135,7 @@ def prepare_corruptions(
         splits, missing = corrupted_splits(folder, shape, relative_to=bundle_dir)
     else:
         splits, missing = corrupted_splits(source.folder, shape)
-        labels = np.load(source.folder / "labels.npy", mmap_mode="r")
+        labels = np.load(source.folder / LABELS_FILE, mmap_mode="r")
         n = len(labels) // 5
         if n != len(dataset.test) or not np.array_equal(
             np.asarray(labels[:n]), dataset.test.labels

@@ -30,10 +30,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.explain.cam_weights import GRADCAM_PLUSPLUS_EPS, weighted_feature_sum
+from edgeprune.explain.cam_weights import weighted_feature_sum
+from edgeprune.explain.methods import CAM_METHODS, ClosedForm, closed_form_names
 from edgeprune.explain.postprocess import CamMaps, postprocess_maps
 
-CLOSED_FORM_METHODS = ("cam", "gradcam", "gradcam++")
+CLOSED_FORM_METHODS = closed_form_names()
 
 
 def broadcast_target_classes(
@@ -88,26 +89,17 @@ def closed_form_weights(
             f"fc_weight must have shape (C, {features.shape[1]}) to match the "
             f"{features.shape[1]} feature channels; got {fc_weight.shape}"
         )
-    n_images, _, height, width = features.shape
-    classes = broadcast_target_classes(target_class, n_images, fc_weight.shape[0])
-    class_weights = fc_weight[classes]  # (N, K): W_ck for each image's class
-    if method == "cam":
-        return class_weights
-    grad = class_weights / (height * width)  # constant dy^c/dA^k_ij
-    if method == "gradcam":
-        return grad
-    if method == "gradcam++":
-        activation_sums = features.sum(axis=(2, 3))
-        grad_squared = grad**2
-        alpha = grad_squared / (
-            2.0 * grad_squared + activation_sums * grad_squared * grad + GRADCAM_PLUSPLUS_EPS
+    classes = broadcast_target_classes(target_class, features.shape[0], fc_weight.shape[0])
+    return _closed_form(method)(features, fc_weight[classes])  # W_ck for each image's class
+
+
+def _closed_form(method: str) -> ClosedForm:
+    known = CAM_METHODS.get(method) if method in CAM_METHODS else None
+    if known is None or known.closed_form is None:
+        raise EdgepruneError(
+            f"unknown closed-form CAM method {method!r}; known: {', '.join(CLOSED_FORM_METHODS)}"
         )
-        alpha = np.where(grad != 0.0, alpha, 0.0)
-        # sum_ij a_ij ReLU(g_ij) over h*w identical terms
-        return (height * width) * alpha * np.maximum(grad, 0.0)
-    raise EdgepruneError(
-        f"unknown closed-form CAM method {method!r}; known: {', '.join(CLOSED_FORM_METHODS)}"
-    )
+    return known.closed_form
 
 
 def cam_maps(

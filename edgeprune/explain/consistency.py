@@ -17,17 +17,19 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.explain.closed_form import explain_from_features
+from edgeprune.explain.methods import closed_form_names
 from edgeprune.files import write_npz
 from edgeprune.metrics.classification import softmax
 from edgeprune.metrics.explanation import PESettings, hcc, pe_score
 
-HCC_METHOD = "gradcam"
+HCC_METHOD = "gradcam"  # defaults; the run's explain settings choose (hcc-method, pe-method)
 PE_METHOD = "gradcam++"
 TARGETS = ("original", "label", "own")
 OVERLAY_IMAGES = 16  # maps kept per candidate for side-by-side overlays
 ARTIFACT_PATH = "artifact: closed form from the exported feature map and the linear head"
 PYTORCH_PATH = (
-    "pytorch: the head is not GAP + linear, maps from the PyTorch model after the parity check"
+    "pytorch: the head is not GAP + linear (or a CAM method has no closed form), maps from the "
+    "PyTorch model after the parity check"
 )
 
 
@@ -36,13 +38,19 @@ class ExplanationSettings:
     images: int = 0  # first N test images; 0: all
     target: str = "original"  # which class both models explain
     pe: PESettings = field(default_factory=PESettings)
+    hcc_method: str = HCC_METHOD
+    pe_method: str = PE_METHOD
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.hcc_method, self.pe_method)))
 
     def describe(self) -> dict:
         return {
             "images": self.images or "all",
             "target": self.target,
-            "hcc_method": HCC_METHOD,
-            "pe_method": PE_METHOD,
+            "hcc_method": self.hcc_method,
+            "pe_method": self.pe_method,
             "layer": "the feature map feeding global average pooling (last conv block)",
             "pe": self.pe.record(),
         }
@@ -76,7 +84,7 @@ def _torch_maps(
 
 
 def entry_maps(
-    folder: Path,
+    head: Path,
     outputs: dict,
     labels: np.ndarray,
     images: np.ndarray,
@@ -85,19 +93,23 @@ def entry_maps(
     settings: ExplanationSettings,
     reference: dict | None,
 ) -> dict:
-    """Targets, confidences and Grad-CAM / Grad-CAM++ maps of one entry at input size."""
+    """Targets, confidences and the HCC and PE maps of one entry at input size.
+
+    From the artifact's feature map when its head is GAP + linear (``head``: the linear
+    weights the export wrote) and both methods have a closed form; else from ``model``.
+    """
     n = len(labels) if not settings.images else min(settings.images, len(labels))
     logits = outputs["logits/clean"][:n]
     targets = _targets(settings.target, logits, labels[:n], reference)[:n]
     confidence = softmax(logits)[np.arange(n), targets]
     size = images.shape[1:3]
-    head = folder / "cam_head.npz"
     data = {"targets": targets, "confidence": confidence, "predictions": logits.argmax(1)}
-    if head.exists() and "features/clean" in outputs:
+    closed_form = all(m in closed_form_names() for m in settings.methods)
+    if head.exists() and "features/clean" in outputs and closed_form:
         with np.load(head) as w:
             weight = w["weight"]
         features = outputs["features/clean"][:n]
-        for method in (HCC_METHOD, PE_METHOD):
+        for method in settings.methods:
             result = explain_from_features(
                 features, weight, targets, method=method, output_size=size
             )
@@ -107,7 +119,7 @@ def entry_maps(
             )
         data["path"] = ARTIFACT_PATH
     else:
-        for method in (HCC_METHOD, PE_METHOD):
+        for method in settings.methods:
             data[method], data[f"{method}/constant"] = _torch_maps(
                 model, images[:n], normalize, targets, method
             )
@@ -129,12 +141,13 @@ def load_maps(path: Path) -> dict:
 
 
 def consistency(reference: dict, data: dict, settings: ExplanationSettings) -> dict:
-    """HCC (Grad-CAM) and PE-score (Grad-CAM++) of an entry against the reference maps."""
+    """HCC (Grad-CAM by default) and PE-score (Grad-CAM++) of an entry against the reference."""
     n = min(len(reference["targets"]), len(data["targets"]))
-    hcc_stats = hcc(reference[HCC_METHOD][:n], data[HCC_METHOD][:n])
+    hcc_method, pe_method = settings.hcc_method, settings.pe_method
+    hcc_stats = hcc(reference[hcc_method][:n], data[hcc_method][:n])
     pe = pe_score(
-        reference[PE_METHOD][:n],
-        data[PE_METHOD][:n],
+        reference[pe_method][:n],
+        data[pe_method][:n],
         reference["confidence"][:n],
         data["confidence"][:n],
         reference["targets"][:n],
@@ -148,9 +161,7 @@ def consistency(reference: dict, data: dict, settings: ExplanationSettings) -> d
         "path": data["path"],
         "reference_path": reference["path"],
         "n_images": n,
-        "constant_maps": {
-            m: int(np.sum(data[f"{m}/constant"][:n])) for m in (HCC_METHOD, PE_METHOD)
-        },
+        "constant_maps": {m: int(np.sum(data[f"{m}/constant"][:n])) for m in settings.methods},
         "settings": settings.describe(),
     }
 

@@ -30,15 +30,12 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.explain.cam_weights import (
-    gradcam_plusplus_weights,
-    gradcam_weights,
-    weighted_feature_sum,
-)
+from edgeprune.explain.cam_weights import weighted_feature_sum
 from edgeprune.explain.closed_form import broadcast_target_classes
+from edgeprune.explain.methods import CAM_METHODS
 from edgeprune.explain.postprocess import CamMaps, postprocess_maps
 
-TORCH_CAM_METHODS = ("gradcam", "gradcam++", "cam", "scorecam")
+TORCH_CAM_METHODS = tuple(CAM_METHODS.names())
 
 
 class LayerCapture(NamedTuple):
@@ -247,12 +244,10 @@ def raw_cam_maps(
         raise EdgepruneError(
             f"unknown CAM method {method!r}; known: {', '.join(TORCH_CAM_METHODS)}"
         )
-    if method in ("gradcam", "gradcam++"):
+    cam = CAM_METHODS.get(method)
+    if cam.from_gradients is not None:
         capture = capture_activations_and_gradients(model, inputs, target_classes, layer)
-        if method == "gradcam":
-            weights = gradcam_weights(capture.gradients)
-        else:
-            weights = gradcam_plusplus_weights(capture.activations, capture.gradients)
+        weights = cam.from_gradients(capture.activations, capture.gradients)
         return weighted_feature_sum(capture.activations, weights)
 
     target_layer = resolve_layer(model, layer)
@@ -264,9 +259,9 @@ def raw_cam_maps(
         logits = model(inputs)
         activations = _single_capture(captured).double().cpu().numpy()
     classes = broadcast_target_classes(target_classes, logits.shape[0], logits.shape[1])
-    if method == "cam":
-        weights = _classifier_weight(model, classifier)[classes]
-    else:
+    if cam.closed_form is not None:  # CAM: the classifier rows of the explained classes
+        weights = cam.closed_form(activations, _classifier_weight(model, classifier)[classes])
+    else:  # Score-CAM: forward passes on masked inputs
         with _eval_mode(model):
             weights = score_cam_weights(model, inputs, activations, classes)
     return weighted_feature_sum(activations, weights)

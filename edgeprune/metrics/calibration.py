@@ -1,9 +1,13 @@
 """Calibration metrics (Guo et al. 2017; Naeini et al. 2015; Kull et al. 2019).
 
 Pure numpy functions of class probabilities (or logits, for NLL) and integer labels.
-Equal-width bins follow torchmetrics' ``MulticlassCalibrationError``: bin m holds
-confidences in [m/M, (m+1)/M), and a confidence of exactly 1.0 gets a bin of its own
-(``torch.bucketize(..., right=True)``); edgeprune agrees with it to 1e-6.
+Equal-width bins: bin m holds confidences in [m/M, (m+1)/M), and the top bin is closed,
+[(M-1)/M, 1], as in Guo et al. 2017, numpy's histograms and netcal (to which edgeprune agrees
+to 1e-12). torchmetrics' ``MulticlassCalibrationError`` gives a confidence of exactly 1.0 a
+bin of its own (``torch.bucketize(..., right=True)``); that makes the metric jump between
+1 - 2^-53 and 1.0, so that the order of the classes, which changes the softmax's last bit,
+could change MCE from 0.81 to 1.00. edgeprune therefore agrees with torchmetrics wherever
+no confidence is exactly 1.0, up to torchmetrics' float32 arithmetic (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -46,10 +50,9 @@ class CalibrationBins:
 
 
 def _uniform_bin_index(confidences: np.ndarray, n_bins: int) -> np.ndarray:
-    # Same as torch.bucketize(conf, linspace(0, 1, n_bins + 1), right=True) - 1: index n_bins
-    # is the extra bin of confidences equal to 1.0.
+    # [m/M, (m+1)/M): a confidence on an edge opens the bin above it; 1.0 closes the top bin.
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return np.searchsorted(edges, confidences, side="right") - 1
+    return np.minimum(np.searchsorted(edges, confidences, side="right") - 1, n_bins - 1)
 
 
 def _aggregate(index: np.ndarray, confidences: np.ndarray, correct: np.ndarray, size: int):
@@ -68,17 +71,15 @@ def calibration_bins(
 ) -> CalibrationBins:
     """Bin top-1 confidences and their correctness.
 
-    ``uniform``: M equal-width bins over [0, 1] (plus torchmetrics' bin for 1.0, merged into
-    the last bin of the returned arrays, which changes no metric since that bin's samples are
-    scored separately before merging). ``adaptive``: M bins with (nearly) equal counts after
-    sorting by confidence.
+    ``uniform``: M equal-width bins over [0, 1], the top one closed. ``adaptive``: M bins
+    with (nearly) equal counts after sorting by confidence.
     """
     confidences = np.asarray(confidences, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
     if scheme == "uniform":
         index = _uniform_bin_index(confidences, n_bins)
         edges = np.linspace(0.0, 1.0, n_bins + 1)
-        counts, acc, conf = _aggregate(index, confidences, correct, n_bins + 1)
+        counts, acc, conf = _aggregate(index, confidences, correct, n_bins)
         return CalibrationBins(edges, counts, acc, conf, scheme)
     if scheme == "adaptive":
         order = np.argsort(confidences, kind="stable")
@@ -174,8 +175,7 @@ def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
 def reliability_diagram(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> dict:
     """Per-bin accuracy, confidence and count of the equal-width bins of the ECE."""
     confidences, correct = _top1(probs, labels)
-    # torchmetrics' extra bin for confidence == 1.0 is folded into the top bin for display.
-    index = np.minimum(_uniform_bin_index(confidences, n_bins), n_bins - 1)
+    index = _uniform_bin_index(confidences, n_bins)
     counts, acc, conf = _aggregate(index, confidences, correct, n_bins)
     return {
         "n_bins": n_bins,

@@ -38,6 +38,9 @@ class PruneContext:
     batches: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
     train: TrainFn | None = None
     seed: int = 0
+    # The task's training loss (outputs, labels) -> loss, for gradient-based criteria;
+    # None: cross-entropy (image classification).
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def training_batches(
         self, method: str, purpose: str

@@ -18,13 +18,15 @@ from edgeprune.prune.criteria import Criterion
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
 
+# "uniform": the same rate in every layer (UPR); "global": filters ranked across layers (APR)
+ALLOCATIONS = ("uniform", "global")
+
+
 @dataclass(frozen=True)
 class PruneSettings:
     """How a ratio is spread over layers; identical for every candidate of a sweep."""
 
-    allocation: str = (
-        "uniform"  # "uniform": same rate per layer (UPR); "global": ranked across layers (APR)
-    )
+    allocation: str = "uniform"  # one of ALLOCATIONS
     round_to: int = 1  # keep channel counts multiples of this (tensor-core alignment)
     ignore: tuple[
         str, ...

@@ -26,7 +26,7 @@ def filter_rows(tensor: torch.Tensor, layer: nn.Module) -> torch.Tensor:
 
 
 def taylor_scores(
-    model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]
+    model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], loss_fn=F.cross_entropy
 ) -> dict[nn.Module, torch.Tensor]:
     """|sum_filter w * grad| per output filter of every conv/linear layer, batch-averaged."""
     layers = [m for m in model.modules() if isinstance(m, PRUNABLE) and m.weight.requires_grad]
@@ -38,7 +38,7 @@ def taylor_scores(
         for images, labels in batches:
             model.zero_grad(set_to_none=True)
             with torch.enable_grad():
-                loss = F.cross_entropy(model(images.to(device)), labels.to(device))
+                loss = loss_fn(model(images.to(device)), labels.to(device))
                 loss.backward()
             for layer in layers:
                 if layer.weight.grad is None:  # not on the path to the logits
@@ -54,4 +54,4 @@ def taylor_scores(
 def taylor_criterion(model: nn.Module, context: PruneContext) -> Criterion:
     """Measure the Taylor importance of the model as it is now."""
     batches = context.training_batches("taylor", "labelled training batches for its gradients")
-    return precomputed(taylor_scores(model, batches))
+    return precomputed(taylor_scores(model, batches, context.loss or F.cross_entropy))

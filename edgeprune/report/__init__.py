@@ -1,8 +1,10 @@
-"""Reports of a run: ``report.md``, a self-contained ``report.html``, ``results.csv`` and plots."""
+"""Reports of a run: ``report.md``, a self-contained ``report.html``, ``results.csv`` and plots.
+
+The report reads the typed results and the decision; what is specific to the task comes
+from the task (``Task.report_sections``, ``Task.plots``, table cells).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from edgeprune.files import write_text
 from edgeprune.report.content import build_report
@@ -12,17 +14,23 @@ from edgeprune.report.markdown import render_markdown
 from edgeprune.report.plots import make_plots
 
 
-def write_reports(run_dir: str | Path, results: dict, selection: dict) -> dict[str, Path]:
-    """Plots first, then the Markdown and HTML reports that show them, then the CSV."""
-    run_dir = Path(run_dir)
-    plots = make_plots(results, selection, run_dir)
-    report = build_report(results, selection, plots)
-    write_text(run_dir / "report.md", render_markdown(report))
-    write_text(run_dir / "report.html", render_html(report, run_dir))
+def write_reports(layout, results, decision) -> dict:
+    """Plots first, then the Markdown and HTML reports that show them, then the CSV.
+
+    ``layout``: the RunLayout reports are written into; ``results``: RunResults;
+    ``decision``: the selection's Decision."""
+    from edgeprune.tasks import TASKS
+
+    task = TASKS.get(results.task)
+    plots = make_plots(results, decision, layout, task)
+    report = build_report(results, decision, plots, task)
+    write_text(layout.report_md, render_markdown(report))
+    write_text(layout.report_html, render_html(report, layout.root))
     return {
-        "markdown": run_dir / "report.md",
-        "html": run_dir / "report.html",
-        "csv": write_csv(run_dir, results, selection),
+        "markdown": layout.report_md,
+        "html": layout.report_html,
+        "csv": write_csv(layout, results, decision, task),
+        "plots": plots,
     }
 
 

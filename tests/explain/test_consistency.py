@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from edgeprune.evaluate import export_artifact
 from edgeprune.explain.consistency import (
     ARTIFACT_PATH,
     PYTORCH_PATH,
@@ -18,9 +17,11 @@ from edgeprune.explain.consistency import (
 )
 from edgeprune.explain.torch_cam import explain_model
 from edgeprune.export import ExportSettings
+from edgeprune.inference import Normalizer, to_tensor
+from edgeprune.measure import export_fp32
+from edgeprune.rundir import EntryLayout
 from edgeprune.targets.bundle import write_bundle
 from edgeprune.targets.run import DeviceJob, evaluate_artifact
-from edgeprune.inference import Normalizer, to_tensor
 
 
 class GapNet(nn.Module):
@@ -67,7 +68,7 @@ def _run(model, tmp_path):
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
     bundle = write_bundle(tmp_path / "bundle", {"clean": (images, labels)}, mean, std, 5)
     setup = _Setup(bundle, Normalizer(mean, std))
-    export_artifact(model, tmp_path, setup)
+    export_fp32(model, EntryLayout(tmp_path), bundle.image_shape, setup.export)
     job = DeviceJob(latency_batches=(1,), iterations=10, feature_splits=("clean",))
     evaluate_artifact(tmp_path / "model.onnx", bundle.path, tmp_path / "device", job)
     with np.load(tmp_path / "device" / "outputs.npz") as stored:
@@ -86,7 +87,14 @@ def test_artifact_maps_match_pytorch_gradcam(tmp_path, method):
     model = GapNet()
     images, labels, outputs, setup = _run(model, tmp_path)
     data = entry_maps(
-        tmp_path, outputs, labels, images, model, setup.normalize, ExplanationSettings(), None
+        EntryLayout(tmp_path).cam_head,
+        outputs,
+        labels,
+        images,
+        model,
+        setup.normalize,
+        ExplanationSettings(),
+        None,
     )
     assert data["path"] == ARTIFACT_PATH
     reference = explain_model(
@@ -100,9 +108,16 @@ def test_artifact_maps_match_pytorch_gradcam(tmp_path, method):
 def test_other_heads_fall_back_to_pytorch_and_say_so(tmp_path):
     model = FlattenNet()
     images, labels, outputs, setup = _run(model, tmp_path)
-    assert "features/clean" not in outputs and not (tmp_path / "cam_head.npz").exists()
+    assert "features/clean" not in outputs and not EntryLayout(tmp_path).cam_head.exists()
     data = entry_maps(
-        tmp_path, outputs, labels, images, model, setup.normalize, ExplanationSettings(), None
+        EntryLayout(tmp_path).cam_head,
+        outputs,
+        labels,
+        images,
+        model,
+        setup.normalize,
+        ExplanationSettings(),
+        None,
     )
     assert data["path"] == PYTORCH_PATH
     assert data["gradcam"].shape == (24, 16, 16)
@@ -112,7 +127,14 @@ def test_a_model_is_perfectly_consistent_with_itself(tmp_path):
     model = GapNet()
     images, labels, outputs, setup = _run(model, tmp_path)
     data = entry_maps(
-        tmp_path, outputs, labels, images, model, setup.normalize, ExplanationSettings(), None
+        EntryLayout(tmp_path).cam_head,
+        outputs,
+        labels,
+        images,
+        model,
+        setup.normalize,
+        ExplanationSettings(),
+        None,
     )
     result = consistency(data, data, ExplanationSettings())
     assert result["hcc"] == pytest.approx(1.0) and result["pe"] == pytest.approx(1.0)
@@ -123,7 +145,7 @@ def test_targets_follow_the_setting(tmp_path):
     model = GapNet()
     images, labels, outputs, setup = _run(model, tmp_path)
     own = entry_maps(
-        tmp_path,
+        EntryLayout(tmp_path).cam_head,
         outputs,
         labels,
         images,
@@ -133,7 +155,7 @@ def test_targets_follow_the_setting(tmp_path):
         None,
     )
     by_label = entry_maps(
-        tmp_path,
+        EntryLayout(tmp_path).cam_head,
         outputs,
         labels,
         images,
@@ -144,7 +166,14 @@ def test_targets_follow_the_setting(tmp_path):
     )
     reference = {"targets": (own["targets"] + 1) % 5}
     original = entry_maps(
-        tmp_path, outputs, labels, images, model, setup.normalize, ExplanationSettings(), reference
+        EntryLayout(tmp_path).cam_head,
+        outputs,
+        labels,
+        images,
+        model,
+        setup.normalize,
+        ExplanationSettings(),
+        reference,
     )
     assert np.array_equal(own["targets"], outputs["logits/clean"].argmax(1))
     assert np.array_equal(by_label["targets"], labels)

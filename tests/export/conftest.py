@@ -26,8 +26,8 @@ class TrainedDigits:
 def trained_digits(tmp_path_factory) -> TrainedDigits:
     from edgeprune.data.datasets import load_digits
     from edgeprune.export import export_onnx
-    from edgeprune.models.small_resnet import SmallResNet
     from edgeprune.inference import Normalizer
+    from edgeprune.models.small_resnet import SmallResNet
     from edgeprune.train import TrainRecipe, train
 
     torch.manual_seed(0)

@@ -71,6 +71,53 @@ def test_confidence_of_exactly_one_is_binned_like_torchmetrics():
     )
 
 
+def _three_class(confidences, correct):
+    """Three-class probabilities with the given top-1 confidences (>= 0.5; class 0 predicted).
+    Three classes, not two: netcal reads a two-column input as a binary problem."""
+    confidences = np.asarray(confidences, dtype=np.float64)
+    rest = (1.0 - confidences) / 2
+    probs = np.stack([confidences, rest, rest], axis=1)
+    correct = np.asarray(correct, dtype=bool)
+    wrong = 1 + np.cumsum(~correct) % 2  # wrong ones alternate 1, 2: netcal sees 3 classes
+    return probs, np.where(correct, 0, wrong)
+
+
+def test_a_confidence_of_exactly_one_closes_the_top_bin_as_netcal_bins():
+    """1.0 shares the top bin with 0.95 (Guo et al.; numpy histograms; netcal), so ECE is
+    continuous at 1.0. torchmetrics gives 1.0 a bin of its own and differs here; that is
+    its binning, not float32."""
+    netcal = pytest.importorskip("netcal.metrics", reason="netcal is a test dependency")
+    probs, labels = _three_class([1.0, 1.0, 0.95, 0.95, 0.7, 0.6], [1, 0, 1, 1, 0, 0])
+    ours = expected_calibration_error(probs, labels, 15)
+    assert ours == pytest.approx(netcal.ECE(bins=15).measure(probs, labels), abs=1e-12)
+    nudged = expected_calibration_error(
+        *_three_class([1 - 2**-53, 1 - 2**-53, 0.95, 0.95, 0.7, 0.6], [1, 0, 1, 1, 0, 0]), 15
+    )
+    assert ours == pytest.approx(nudged, abs=1e-12)  # one ulp below 1.0: the same bin
+    torchmetrics = tmf.multiclass_calibration_error(
+        torch.tensor(probs), torch.tensor(labels), num_classes=3, n_bins=15
+    )
+    assert abs(float(torchmetrics) - ours) > 0.01
+
+
+@pytest.mark.parametrize("bins", [5, 10, 15])
+def test_a_confidence_on_a_bin_edge_opens_the_bin_above_it(bins):
+    """[m/M, (m+1)/M): a confidence equal to an edge belongs to the upper bin, as in
+    netcal (numpy's histograms) and torchmetrics; bin assignment at edges moves ECE."""
+    netcal = pytest.importorskip("netcal.metrics", reason="netcal is a test dependency")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    on_edges = edges[(edges >= 0.5) & (edges < 1.0)]
+    confidences = np.concatenate([on_edges, on_edges + 0.01])
+    correct = np.tile([1, 0], len(confidences))[: len(confidences)]
+    probs, labels = _three_class(confidences, correct)
+    ours = expected_calibration_error(probs, labels, bins)
+    assert ours == pytest.approx(netcal.ECE(bins=bins).measure(probs, labels), abs=1e-12)
+    reference = tmf.multiclass_calibration_error(
+        torch.tensor(probs), torch.tensor(labels), num_classes=3, n_bins=bins
+    )
+    assert ours == pytest.approx(float(reference), abs=1e-6)
+
+
 def test_nll_matches_torch_cross_entropy_even_for_extreme_logits():
     logits, labels = _logits(3, n=500, scale=40.0)
     reference = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))

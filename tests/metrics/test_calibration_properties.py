@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edgeprune.metrics import (
@@ -45,7 +45,9 @@ logit_sets = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None)
+# derandomize: the same examples on every run, so CI is deterministic; the properties hold
+# for all inputs, so a fixed sample of them loses nothing but luck.
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(logit_sets, st.integers(2, 30))
 def test_bounds_and_ordering(sample, n_bins):
     logits, labels = _sample(*sample)
@@ -61,8 +63,12 @@ def test_bounds_and_ordering(sample, n_bins):
     assert negative_log_likelihood(logits, labels) >= 0.0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(logit_sets, st.integers(0, 2**31 - 1))
+# Found by hypothesis (seed 6): reordering the classes makes one softmax confidence exactly
+# 1.0 in float64 and 1 - 2^-53 in the other order. With 1.0 in a bin of its own, as
+# torchmetrics bins, ECE moved from 0.696 to 0.727; with the closed top bin it cannot.
+@example(sample=(197376287, 265, 3, 19.75), seed=1)
 def test_invariant_to_sample_and_class_order(sample, seed):
     logits, labels = _sample(*sample)
     rng = np.random.default_rng(seed)

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from edgeprune.data.datasets import Split, load_dataset
+from edgeprune.inference import Normalizer, predict_logits, to_tensor
 from edgeprune.models import ModelSpec, create_model
 from edgeprune.prune import (
     METHODS,
@@ -28,7 +29,6 @@ from edgeprune.prune.hrank import channel_ranks, hrank_criterion
 from edgeprune.prune.semi_structured import two_four_mask
 from edgeprune.prune.slimming import small_scale_fraction
 from edgeprune.prune.taylor import taylor_criterion
-from edgeprune.inference import Normalizer, predict_logits, to_tensor
 from edgeprune.train import TrainRecipe, train
 
 X = torch.zeros(1, 3, 32, 32)

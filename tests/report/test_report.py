@@ -11,7 +11,10 @@ import pytest
 
 from edgeprune.cli import main
 from edgeprune.files import read_json
-from edgeprune.report.csv_table import COLUMNS
+from edgeprune.report.csv_table import columns
+from edgeprune.tasks import TASKS
+
+COLUMNS = columns(TASKS.get("classification"))
 
 EXPECTED_PLOTS = {"accuracy_ece", "severity", "reliability", "latency_accuracy", "explanation"}
 
@@ -49,6 +52,7 @@ def test_csv_has_one_row_per_entry_with_documented_columns(reported_run):
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == COLUMNS
     assert [r["name"] for r in rows] == ["baseline"] + [c["name"] for c in results["candidates"]]
+    assert all(r["runtime"] == "onnxruntime" for r in rows)
     assert {r["target_latency_source"] for r in rows} == {
         "measured"
     }  # host-cpu target: measured there

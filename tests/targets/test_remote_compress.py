@@ -6,6 +6,8 @@ import numpy as np
 
 from edgeprune.cli import main
 from edgeprune.files import read_json
+from edgeprune.results import read_results
+from edgeprune.selection import Decision
 
 
 def _profile(path, ssh_server, device_python, workdir):
@@ -40,10 +42,10 @@ def test_compress_on_a_device_over_ssh_matches_the_local_run(
         "--latency-iterations", "10", "--latency-warmup", "2", "--latency-batch", "8", "--quiet",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_json(out / "results.json")
-    for entry in [results["baseline"], *results["candidates"]]:
-        assert entry["latency"]["where"] == "device" and entry["memory"]["where"] == "device"
-        record = read_json(out / entry["name"] / "device" / "run.json")
+    results = read_results(out / "results.json")
+    for entry in results.entries:
+        assert entry.latency.where == "device" and entry.memory.where == "device"
+        record = read_json(out / entry.name / "device" / "run.json")
         assert record["where"] == "remote" and record["remote"]["host"]
     with (
         np.load(out / "baseline" / "device" / "outputs.npz") as remote,
@@ -52,12 +54,10 @@ def test_compress_on_a_device_over_ssh_matches_the_local_run(
         np.testing.assert_allclose(
             remote["logits/clean"], local["logits/clean"], rtol=1e-5, atol=1e-5
         )
-    assert (
-        results["baseline"]["accuracy"]
-        == read_json(fast_run / "results.json")["baseline"]["accuracy"]
-    )
-    selection = read_json(out / "selection.json")
-    assert {row["latency_source"] for row in selection["candidates"]} == {"measured"}
+    local_run = read_results(fast_run / "results.json")
+    assert results.baseline.quality.accuracy == local_run.baseline.quality.accuracy
+    decision = Decision.from_dict(read_json(out / "selection.json"))
+    assert {v.latency_source for v in decision.verdicts} == {"measured"}
     assert list((tmp_path / "device-work").glob("run-*")) == []  # every remote folder removed
 
 

@@ -1,0 +1,279 @@
+"""A run's configuration: sections of options, one flat set of flags and TOML keys.
+
+``--config run.toml`` takes the same keys as the flags (``finetune-epochs = 3``); flags win.
+Defaults live in the option fields only: the CLI parser reads them from there. The resolved
+configuration is written to ``run.toml`` in the run directory, itself a valid ``--config``
+file, so ``edgeprune compress --config runs/x/run.toml`` reproduces a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprune.config.options import choices_of, full_help, key_of, one_of, option
+from edgeprune.config.sections import (
+    DataConfig,
+    DeviceConfig,
+    ExplainConfig,
+    ExportConfig,
+    MeasureConfig,
+    PruneConfig,
+    SelectConfig,
+    TrainConfig,
+)
+from edgeprune.errors import EdgepruneError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    out: str = option("", "run directory (default: runs/<model>-<data>-<method>)", kind="path")
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out:
+            return Path(self.out).expanduser()
+        data = self.data.data.split(":")[0]
+        model = self.train.model.replace(":", "-").replace(".", "-")
+        return Path("runs") / f"{model}-{data}-{self.prune.method}"
+
+    def value(self, key: str) -> Any:
+        """The value of the flat key ``key`` (``"finetune-epochs"``)."""
+        ref = OPTIONS[key]
+        holder = getattr(self, ref.section) if ref.section else self
+        return getattr(holder, ref.field.name)
+
+    def flat(self) -> dict[str, Any]:
+        """Every option by its flat key, in the order of the sections."""
+        return {key: self.value(key) for key in OPTIONS}
+
+    def replace(self, values: dict[str, Any]) -> RunConfig:
+        """A copy with some flat keys changed (values already converted)."""
+        sections: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in values.items():
+            ref = OPTIONS[key]
+            target = sections.setdefault(ref.section, {}) if ref.section else top
+            target[ref.field.name] = value
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **fields)
+            for name, fields in sections.items()
+        }
+        return dataclasses.replace(self, **changed, **top)
+
+    def to_toml(self) -> str:
+        lines = []
+        for key, ref in OPTIONS.items():
+            lines.append(f"# {full_help(ref.field)}")
+            lines.append(f"{key} = {_toml_value(self.value(key))}")
+        return "\n".join(lines) + "\n"
+
+    def result_values(self) -> dict[str, Any]:
+        """The values a finished candidate depends on."""
+        return {key: self.value(key) for key in RESULT_KEYS}
+
+
+@dataclass(frozen=True)
+class OptionRef:
+    section: str  # "" for a top-level option
+    field: dataclasses.Field
+
+
+def _index() -> dict[str, OptionRef]:
+    refs: dict[str, OptionRef] = {}
+    for section in dataclasses.fields(RunConfig):
+        if dataclasses.is_dataclass(section.default_factory):  # a section
+            for f in dataclasses.fields(section.default_factory):
+                refs[key_of(f.name)] = OptionRef(section.name, f)
+        else:
+            refs[key_of(section.name)] = OptionRef("", section)
+    return refs
+
+
+OPTIONS: dict[str, OptionRef] = _index()
+FIELDS = {key: ref.field for key, ref in OPTIONS.items()}
+RESULT_KEYS = tuple(k for k, ref in OPTIONS.items() if ref.field.metadata["result"])
+# What must agree for candidates of different runs to be compared against one baseline.
+BASELINE_KEYS = tuple(k for k, ref in OPTIONS.items() if ref.field.metadata["baseline"])
+
+
+def section_keys(section: str) -> tuple[str, ...]:
+    """The flat keys of one section (``select``: what ``edgeprune select`` may change)."""
+    return tuple(k for k, ref in OPTIONS.items() if ref.section == section)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def parse_ratios(value: Any) -> tuple[float, ...]:
+    """``[0.25, 0.5]``, ``"0.25,0.5"`` or ``"start:stop:step"`` (stop included)."""
+    try:
+        if isinstance(value, (list, tuple)):
+            ratios = [float(v) for v in value]
+        elif ":" in str(value):
+            start, stop, step = (float(v) for v in str(value).split(":"))
+            if step <= 0:
+                raise ValueError
+            count = int(round((stop - start) / step)) + 1
+            ratios = [round(start + i * step, 6) for i in range(count)]
+        else:
+            ratios = [float(v) for v in str(value).split(",") if v.strip()]
+    except (TypeError, ValueError):
+        raise EdgepruneError(
+            f"ratios: cannot read {value!r}; use 0.25,0.5,0.75 or start:stop:step"
+        ) from None
+    if not ratios or any(not 0 < r < 1 for r in ratios):
+        raise EdgepruneError(f"ratios must lie strictly between 0 and 1, got {value!r}")
+    return tuple(sorted(set(ratios)))
+
+
+def _convert(key: str, value: Any) -> Any:
+    f = FIELDS[key]
+    kind = f.metadata["kind"]
+    if kind == "ratios":
+        return parse_ratios(value)
+    if kind == "list":
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        return tuple(str(v).strip() for v in items if str(v).strip())
+    target_type = type(f.default)
+    if target_type is bool:
+        if isinstance(value, bool):
+            return value
+        raise EdgepruneError(f"{key} must be true or false, got {value!r}")
+    try:
+        if target_type is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return target_type(value)
+    except (TypeError, ValueError):
+        raise EdgepruneError(f"{key} must be {target_type.__name__}, got {value!r}") from None
+
+
+def _check_key(key: str, source: str) -> None:
+    if key not in FIELDS:
+        close = difflib.get_close_matches(key, FIELDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise EdgepruneError(f"{source}: unknown key {key!r}{hint}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path).expanduser()
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise EdgepruneError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EdgepruneError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        _check_key(key, str(path))
+        if isinstance(value, dict):
+            raise EdgepruneError(f"{path}: {key!r} must be a value, not a table")
+    return data
+
+
+def build_config(
+    file_values: dict[str, Any] | None = None, flag_values: dict[str, Any] | None = None
+) -> RunConfig:
+    """Defaults, overridden by the config file, overridden by flags; validated."""
+    merged: dict[str, Any] = {}
+    for source in (file_values or {}, flag_values or {}):
+        for key, value in source.items():
+            _check_key(key, "configuration")
+            merged[key] = _convert(key, value)
+    config = RunConfig().replace(merged)
+    validate(config)
+    return config
+
+
+def parse_layer_ratios(items: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``("layer1.0.conv1=0.3", ...)`` -> ``(("layer1.0.conv1", 0.3), ...)``."""
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = -1.0
+        if not sep or not name or not 0 <= ratio < 1:
+            raise EdgepruneError(
+                f"layer-ratios: expected module=ratio with 0 <= ratio < 1, got {item!r}"
+            )
+        pairs.append((name.strip(), ratio))
+    return tuple(pairs)
+
+
+def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
+    """What a choice list cannot say: ranges and relations between values."""
+    t, m, e, x, s = c.train, c.measure, c.export, c.explain, c.select
+    return [
+        (t.train_epochs >= 0, "train-epochs must be >= 0"),
+        (t.finetune_epochs >= 0, "finetune-epochs must be >= 0"),
+        (t.train_lr > 0 and t.finetune_lr > 0, "learning rates must be > 0"),
+        (
+            t.batch_size > 0 and m.eval_batch_size > 0 and m.latency_batch > 0,
+            "batch sizes must be > 0",
+        ),
+        (m.latency_iterations >= 10, "latency-iterations must be >= 10"),
+        (m.latency_warmup >= 0, "latency-warmup must be >= 0"),
+        (c.prune.prune_steps >= 1, "prune-steps must be >= 1"),
+        (c.prune.round_to >= 0, "round-to must be >= 0"),
+        (
+            c.prune.sparsity_epochs >= 0 and c.prune.sparsity_lambda >= 0,
+            "sparsity-epochs and sparsity-lambda must be >= 0",
+        ),
+        (
+            t.distill >= 0 and t.distill_temperature > 0,
+            "distill must be >= 0 and distill-temperature > 0",
+        ),
+        (c.data.input_size >= 0, "input-size must be >= 0"),
+        (s.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
+        (x.explain_images >= 0, "explain-images must be >= 0"),
+        (e.parity_atol >= 0 and e.parity_rtol >= 0, "parity-atol and parity-rtol must be >= 0"),
+        (
+            x.pe_ssim_window >= 3 and x.pe_ssim_window % 2 == 1,
+            "pe-ssim-window must be an odd number >= 3",
+        ),
+        (0 < x.pe_iou_threshold < 1, "pe-iou-threshold must lie in (0, 1)"),
+        (e.calibration_images >= 1, "calibration-images must be >= 1"),
+        (
+            min(s.max_latency_ms, s.max_memory_mb, s.min_mpc, s.min_rpc, s.min_pe) >= 0,
+            "budgets and minimums must be >= 0",
+        ),
+    ]
+
+
+def validate(config: RunConfig) -> None:
+    parse_layer_ratios(config.prune.layer_ratios)
+    for key, f in FIELDS.items():
+        value = config.value(key)
+        choices = choices_of(f)
+        if choices is not None and value not in choices:
+            raise EdgepruneError(f"{key} must be {one_of(choices)}, got {value!r}")
+        if f.metadata.get("check"):
+            f.metadata["check"](value)
+    for ok, message in _range_rules(config):
+        if not ok:
+            raise EdgepruneError(message)

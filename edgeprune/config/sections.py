@@ -1,0 +1,318 @@
+"""The sections of a run's configuration, one frozen dataclass each.
+
+The user sees one flat set of flags and TOML keys; the code reads them by section
+(``config.train.finetune_epochs``). Choices come from the registries that own them and are
+looked up only when values are checked or help is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeprune.config.options import option
+from edgeprune.targets.run import DeviceJob
+
+
+def _tasks():
+    from edgeprune.tasks import TASKS
+
+    return TASKS.names()
+
+
+def _optimizers():
+    from edgeprune.train import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _schedules():
+    from edgeprune.train import SCHEDULES
+
+    return SCHEDULES
+
+
+def _allocations():
+    from edgeprune.prune.structured import ALLOCATIONS
+
+    return ALLOCATIONS
+
+
+def _cleanup_tools():
+    from edgeprune.export.onnx_export import CLEANUP_TOOLS
+
+    return CLEANUP_TOOLS
+
+
+def _runtimes():
+    from edgeprune.targets.runtimes import RUNTIMES
+
+    return ("auto", *RUNTIMES.names())
+
+
+def _calibration_methods():
+    from edgeprune.export.quantize import METHODS
+
+    return METHODS
+
+
+def _precisions():
+    from edgeprune.targets.precision import PRECISIONS
+
+    return ("", *PRECISIONS)
+
+
+def _explain_targets():
+    from edgeprune.explain.consistency import TARGETS
+
+    return TARGETS
+
+
+def _cam_methods():
+    from edgeprune.explain.methods import CAM_METHODS
+
+    return CAM_METHODS.names()
+
+
+def _objectives():
+    from edgeprune.selection import OBJECTIVES
+
+    return OBJECTIVES
+
+
+def _selectors():
+    from edgeprune.selection import SELECTORS
+
+    return SELECTORS.names()
+
+
+def _corruption_sources() -> str:
+    from edgeprune.data.corruption_source import source_syntax
+
+    return source_syntax()
+
+
+def _check_corruptions(value: str) -> None:
+    from edgeprune.data.corruption_source import check_source_name
+
+    check_source_name(value)
+
+
+def _check_precisions(value: str) -> None:
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.targets.precision import PRECISIONS
+
+    if value == "auto":
+        return
+    unknown = [p for p in (p.strip() for p in value.split(",")) if p and p not in PRECISIONS]
+    if unknown:
+        raise EdgepruneError(f"unknown precision {unknown[0]!r}; known: {', '.join(PRECISIONS)}")
+
+
+# The device job's defaults are the measurement defaults: one set for compress, evaluate
+# and the device-side runner.
+_JOB = DeviceJob()
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    task: str = option("classification", "what the model does", baseline=True, choices=_tasks)
+    data: str = option(
+        "digits",
+        "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)",
+        baseline=True,
+    )
+    input_size: int = option(0, "input height and width (0: the dataset's default)", baseline=True)
+    corruptions: str = option(
+        "auto",
+        "corruption evaluation",
+        baseline=True,
+        describe=_corruption_sources,
+        check=_check_corruptions,
+    )
+    frost_textures: str = option(
+        "", "folder of frost texture images (default: procedural frost)", baseline=True, kind="path"
+    )
+    seed: int = option(0, "seed for data split, training, fine-tuning and pruning", baseline=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = option(
+        "small-resnet",
+        "registered model, torchvision:<name>, or package.module:factory",
+        baseline=True,
+    )
+    weights: str = option(
+        "",
+        "checkpoint of the unpruned model (state dict; loaded with weights_only=True); empty: train one",
+        baseline=True,
+        kind="path",
+    )
+    train_epochs: int = option(
+        15, "epochs to train the baseline when no --weights are given", baseline=True
+    )
+    train_lr: float = option(0.1, "peak learning rate of baseline training", baseline=True)
+    batch_size: int = option(64, "training and fine-tuning batch size", baseline=True)
+    optimizer: str = option("sgd", "optimiser", baseline=True, choices=_optimizers)
+    schedule: str = option("cosine", "learning-rate schedule", baseline=True, choices=_schedules)
+    finetune_epochs: int = option(
+        5, "fine-tuning epochs after pruning, identical for every ratio", result=True
+    )
+    finetune_lr: float = option(
+        0.05, "fine-tuning learning rate, identical for every ratio", result=True
+    )
+    distill: float = option(
+        0.0,
+        "fine-tune with distillation from the unpruned model: weight alpha (0: off)",
+        result=True,
+    )
+    distill_temperature: float = option(4.0, "distillation temperature", result=True)
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    method: str = option("l1-filter", "pruning method (edgeprune methods lists them)", result=True)
+    ratios: tuple = option(
+        (0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios"
+    )
+    allocation: str = option(
+        "uniform",
+        "uniform (same rate per layer) or global (ranked across layers)",
+        result=True,
+        choices=_allocations,
+    )
+    round_to: int = option(
+        0, "keep channel counts multiples of this (0: the target's channel multiple)", result=True
+    )
+    ignore_layers: tuple = option(
+        (),
+        "module names to leave unpruned, besides first conv and classifier",
+        result=True,
+        kind="list",
+    )
+    layer_ratios: tuple = option(
+        (), "per-layer ratio overrides: module=ratio,module=ratio", result=True, kind="list"
+    )
+    prune_steps: int = option(
+        1, "iterative pruning: reach each ratio in this many steps", result=True
+    )
+    sparsity_epochs: int = option(
+        0,
+        "bn-slimming: epochs of sparsity training (L1 on BN scales) before pruning, once per sweep",
+        result=True,
+    )
+    sparsity_lambda: float = option(
+        1e-4, "bn-slimming: weight of the L1 penalty on BN scales", result=True
+    )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    opset: int = option(17, "ONNX opset", baseline=True)
+    onnx_cleanup: str = option(
+        "none",
+        "graph clean-up after export (onnxslim, onnxsim: installed separately)",
+        baseline=True,
+        choices=_cleanup_tools,
+    )
+    parity_atol: float = option(
+        1e-4, "parity with PyTorch: a logit agrees when |artifact - torch| <= atol + rtol |torch|"
+    )
+    parity_rtol: float = option(1e-3, "parity with PyTorch: relative tolerance (see parity-atol)")
+    precisions: str = option(
+        "auto",
+        "precision variants besides FP32 ONNX, comma-separated (auto: none on ONNX Runtime, the target's with TensorRT)",
+        check=_check_precisions,
+    )
+    runtime: str = option(
+        "auto",
+        "runtime of the variants (auto: TensorRT when importable here)",
+        choices=_runtimes,
+    )
+    calibration_images: int = option(512, "INT8: training images used for calibration", result=True)
+    calibration_method: str = option(
+        "minmax", "INT8 activation calibration", result=True, choices=_calibration_methods
+    )
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How artifacts are timed. The defaults are the device job's (``DeviceJob``), which
+    the device-side runner also uses: one set of latency defaults."""
+
+    precision: str = option(
+        "",
+        "precision for device estimates (default: the target's)",
+        choices=_precisions,
+    )
+    eval_batch_size: int = option(_JOB.batch_size, "batch size of the accuracy / calibration pass")
+    latency_batch: int = option(
+        _JOB.latency_batches[-1], "throughput batch size timed besides batch 1"
+    )
+    latency_iterations: int = option(
+        _JOB.iterations,
+        f"timed iterations per latency figure (also bounded by {_JOB.max_seconds:g} s)",
+    )
+    latency_warmup: int = option(_JOB.warmup, "untimed warm-up iterations before timing")
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    explain_images: int = option(
+        0, "test images explained per candidate for HCC and PE-score (0: all)", baseline=True
+    )
+    explain_target: str = option(
+        "original",
+        "class both models explain: original (unpruned prediction), label or own",
+        baseline=True,
+        choices=_explain_targets,
+    )
+    hcc_method: str = option(
+        "gradcam", "CAM method of the HCC maps", baseline=True, choices=_cam_methods
+    )
+    pe_method: str = option(
+        "gradcam++", "CAM method of the PE-score maps", baseline=True, choices=_cam_methods
+    )
+    pe_ssim_window: int = option(7, "PE-score: SSIM window side (uniform window)", baseline=True)
+    pe_iou_threshold: float = option(
+        0.5, "PE-score: maps binarised at this value for the IoU", baseline=True
+    )
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """What ``select`` decides with; 0 switches an optional limit off."""
+
+    max_acc_drop: float = option(1.0, "selection: largest accuracy drop allowed, in points")
+    max_ece_increase: float = option(0.01, "selection: largest ECE increase allowed (absolute)")
+    max_latency_ms: float = option(
+        0.0, "selection: batch-1 latency budget on the target in ms (0: none)"
+    )
+    max_memory_mb: float = option(0.0, "selection: memory budget on the target in MB (0: none)")
+    min_mpc: float = option(0.0, "selection: minimum mPC, a fraction (0: none)")
+    min_rpc: float = option(0.0, "selection: minimum rPC (0: none)")
+    min_hcc: float = option(0.0, "selection: minimum HCC (0: none)")
+    min_pe: float = option(
+        0.0, "selection: minimum PE-score (0: none; --select-by pe uses 0.85 when 0)"
+    )
+    objective: str = option("compression", "selection objective", choices=_objectives)
+    select_by: str = option(
+        "constraints",
+        "constraints, or pe (Pachon et al.'s PE-guided rate selection)",
+        choices=_selectors,
+    )
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    target: str = option(
+        "host-cpu", "device profile name or path to a .toml profile (edgeprune targets)"
+    )
+    device: str = option(
+        "",
+        "user@host[:port] to evaluate on over SSH; local forces this machine (default: the profile's [device] ssh, else local)",
+    )
+    ssh_options: str = option(
+        "",
+        "extra OpenSSH client options for --device, e.g. '-i ~/.ssh/jetson' (default: the profile's)",
+    )

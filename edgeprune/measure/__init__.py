@@ -1,0 +1,31 @@
+"""The measurement path (``path.measure_entry``), the loaders that make artifacts
+(``artifacts``) and what a run's measurements share (``setup``)."""
+
+from edgeprune.measure.artifacts import (
+    Artifact,
+    Variant,
+    VariantInputs,
+    build_variant,
+    export_fp32,
+    given_artifact,
+    plan_variants,
+)
+from edgeprune.measure.path import measure_entry, measured_where, run_artifact, size_of
+from edgeprune.measure.setup import FP32_MIN_AGREEMENT, Estimator, MeasureSetup
+
+__all__ = [
+    "FP32_MIN_AGREEMENT",
+    "Artifact",
+    "Estimator",
+    "MeasureSetup",
+    "Variant",
+    "VariantInputs",
+    "build_variant",
+    "export_fp32",
+    "given_artifact",
+    "measure_entry",
+    "measured_where",
+    "plan_variants",
+    "run_artifact",
+    "size_of",
+]

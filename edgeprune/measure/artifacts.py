@@ -1,0 +1,199 @@
+"""Loaders: what turns a model into the artifact that is measured.
+
+- :func:`export_fp32`: PyTorch -> FP32 ONNX (with the feature map as a second output where
+  the head allows closed-form explanations);
+- :func:`build_variant`: that ONNX file -> a precision variant, an INT8 QDQ graph measured on
+  the host with ONNX Runtime, or a TensorRT engine (FP32 / FP16 / INT8) where TensorRT runs;
+- :func:`given_artifact`: a file the user hands to ``edgeprune evaluate``.
+
+Each writes its files once into the entry's folder and reuses them on a rerun. All return
+an :class:`Artifact`, which is all the measurement path needs to know.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.files import read_json, write_json, write_npz
+from edgeprune.rundir import EntryLayout, variant_name
+from edgeprune.targets.profile import TargetProfile
+from edgeprune.targets.runtimes import RUNTIMES, runtime_for_artifact
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path  # what the runner loads
+    runtime: str  # a RUNTIMES name
+    precision: str
+    info: dict  # how it was made (export.json / variant.json)
+    graph: Path | None  # the FP32 ONNX graph that size and estimates are computed from
+    estimate_precision: str | None = None  # None: the run's (the target's default)
+    runner_options: tuple[tuple[str, str], ...] = ()
+    latency_note: str | None = None  # set when its timing is not what the target would see
+
+
+def export_fp32(
+    model, layout: EntryLayout, image_shape: tuple[int, int, int], settings
+) -> Artifact:
+    """``model.onnx`` (+ the CAM head weights when the head is GAP + linear), once."""
+    from edgeprune.export import export_onnx
+
+    if not (layout.export_info.exists() and layout.onnx.exists()):
+        h, w, c = image_shape
+        exported = export_onnx(model, layout.onnx, (c, h, w), settings)
+        if exported.cam_head is not None:
+            head = exported.cam_head
+            write_npz(layout.cam_head, {"weight": head.weight, "bias": head.bias})
+        info = exported.describe()
+        info["path"] = layout.onnx.name
+        write_json(layout.export_info, info)
+    info = read_json(layout.export_info)
+    return Artifact(layout.onnx, "onnxruntime", "fp32", info, graph=layout.onnx)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The same entry deployed at another precision and/or on another runtime."""
+
+    runtime: str
+    precision: str
+
+    @property
+    def suffix(self) -> str:
+        return RUNTIMES.get(self.runtime).variant_suffix(self.precision)
+
+    def name(self, base: str) -> str:
+        return variant_name(base, self.suffix)
+
+
+def plan_variants(
+    precisions: str, runtime: str, target: TargetProfile
+) -> tuple[list[Variant], str]:
+    """The variants to build besides the FP32 ONNX entries, and the runtime they run on.
+
+    ``precisions``: ``auto`` (none on ONNX Runtime; the target's precision with TensorRT) or a
+    comma-separated list. ``runtime``: ``auto`` (TensorRT when it is importable here) or a
+    runtime's name; each runtime says which precisions it builds.
+    """
+    tensorrt = RUNTIMES.get("tensorrt")
+    if runtime == "auto":
+        runtime = "tensorrt" if tensorrt.available() else "onnxruntime"
+    chosen = RUNTIMES.get(runtime)
+    if not chosen.available():
+        raise EdgepruneError(
+            f"--runtime {runtime}: {chosen.display} is not importable here ({chosen.install})"
+        )
+    if precisions == "auto":
+        wanted = [target.runtime.precision] if runtime == "tensorrt" else []
+    else:
+        wanted = [p.strip() for p in precisions.split(",") if p.strip()]
+    if runtime == "onnxruntime":
+        wanted = [p for p in wanted if p != "fp32"]  # the FP32 ONNX entries already are that
+    unsupported = [p for p in wanted if p not in chosen.variant_precisions]
+    if unsupported:
+        able = [n for n in RUNTIMES.names() if unsupported[0] in RUNTIMES.get(n).variant_precisions]
+        raise EdgepruneError(
+            f"{unsupported[0]} needs {' or '.join(RUNTIMES.get(n).display for n in able)}: run on a "
+            f"machine with it (--runtime {able[0]})"
+            if able
+            else f"no runtime builds {unsupported[0]} variants"
+        )
+    return [Variant(runtime, p) for p in dict.fromkeys(wanted)], runtime
+
+
+@dataclass(frozen=True)
+class VariantInputs:
+    """What building a variant needs beside its FP32 entry."""
+
+    calibration_images: np.ndarray  # uint8 NHWC training images for INT8 calibration
+    preprocess: object  # the bundle's Preprocess
+    target: TargetProfile
+    calibration_method: str = "minmax"
+    sparse_weights: bool = False  # TensorRT: allow 2:4 sparse kernels (the target benefits)
+
+
+def build_variant(
+    base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: VariantInputs | None
+) -> Artifact:
+    """The variant's artifact in ``layout`` (once), built from the FP32 entry's ONNX file;
+    ``inputs`` may be None when it was built before."""
+    if not layout.variant_info.exists():
+        if inputs is None:
+            raise EdgepruneError(f"{layout.folder} has no {variant.suffix} artifact to reuse")
+        _build(base, layout, variant, inputs)
+    info = read_json(layout.variant_info)
+    note, options = None, ()
+    if variant.runtime == "onnxruntime" and variant.precision == "int8":
+        from edgeprune.export.quantize import HOST_RUNNER_OPTIONS
+
+        options = tuple(HOST_RUNNER_OPTIONS.items())
+        note = (
+            "INT8 QDQ graph run at ONNX Runtime's basic optimisation level (quantize-dequantize in FP32 "
+            "arithmetic, as TensorRT computes it): accuracy and calibration are INT8's, the time is not"
+        )
+    return Artifact(
+        layout.artifact(info["artifact"]),
+        variant.runtime,
+        variant.precision,
+        info,
+        graph=base.onnx,
+        estimate_precision=variant.precision,
+        runner_options=options,
+        latency_note=note,
+    )
+
+
+def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: VariantInputs) -> None:
+    layout.folder.mkdir(parents=True, exist_ok=True)
+    source, info = base.onnx, {"runtime": variant.runtime, "precision": variant.precision}
+    if variant.precision == "int8":
+        from edgeprune.export.quantize import QuantizeSettings, quantize_int8
+
+        settings = QuantizeSettings(method=inputs.calibration_method)
+        quantized = quantize_int8(
+            source, layout.onnx, inputs.calibration_images, inputs.preprocess, settings
+        )
+        info["quantization"] = quantized.describe()
+        source = layout.onnx
+    if variant.runtime == "tensorrt":
+        from edgeprune.export.tensorrt_build import EngineSettings, build_engine
+
+        settings = EngineSettings(precision=variant.precision, sparse_weights=inputs.sparse_weights)
+        built = build_engine(
+            source,
+            settings,
+            inputs.target,
+            inputs.calibration_images,
+            inputs.preprocess,
+            layout.folder,
+        )
+        info["engine"] = built.record
+        artifact = built.path
+    else:
+        artifact = source
+    info["artifact"] = artifact.name
+    if base.cam_head.exists():  # the same linear head explains the variant's feature maps
+        shutil.copyfile(base.cam_head, layout.cam_head)
+    write_json(layout.variant_info, info)
+
+
+def given_artifact(path: Path, runtime: str = "auto", precision: str = "") -> Artifact:
+    """A file evaluated as it is (``edgeprune evaluate``): an ONNX graph or an engine."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise EdgepruneError(f"artifact not found: {path}")
+    chosen = runtime_for_artifact(str(path)) if runtime == "auto" else RUNTIMES.get(runtime)
+    graph = path if path.suffix.lower() == ".onnx" else None
+    return Artifact(
+        path,
+        chosen.name,
+        precision or "fp32",
+        {"path": str(path)},
+        graph=graph,
+        estimate_precision=precision or None,
+    )

@@ -1,0 +1,77 @@
+"""What every measurement of a run shares: the task, the eval bundle, the device job, where
+jobs run, the export settings, the parity tolerance, and the target estimator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeprune.export import ExportSettings
+from edgeprune.results import Estimate
+from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
+from edgeprune.targets.graph_cost import graph_costs
+from edgeprune.targets.profile import TargetProfile
+from edgeprune.targets.run import DeviceJob
+from edgeprune.tasks import Task
+
+# FP32 ONNX must agree with PyTorch on at least this fraction of top-1 labels (METRICS.md).
+FP32_MIN_AGREEMENT = 0.999
+
+
+@dataclass
+class Estimator:
+    """Latency and memory on the target, estimated from an ONNX graph and the profile.
+
+    FP32 entries are estimated at the run's precision (the target's default), a precision
+    variant at its own; always from the FP32 graph, whose costs the roofline scales. A host
+    profile without peak figures measures this machine's peaks once, on first use.
+    """
+
+    target: TargetProfile
+    precision: str
+    batches: tuple[int, ...]
+    _peaks: MachinePeaks | None = field(default=None, repr=False)
+
+    @property
+    def measured_peaks(self) -> MachinePeaks | None:
+        return self._peaks
+
+    def _machine_peaks(self) -> MachinePeaks:
+        if self.target.is_host and self.target.peak.fp32_tflops is None and self._peaks is None:
+            from edgeprune.targets.host_peaks import measure_host_peaks
+
+            self._peaks = measure_host_peaks()
+        return peaks_for(self.target, self._peaks)
+
+    def estimate(self, graph: Path | None, precision: str | None = None) -> Estimate | None:
+        """None when there is no graph to cost (a TensorRT engine evaluated alone)."""
+        if graph is None:
+            return None
+        precision = precision or self.precision
+        peaks = self._machine_peaks()
+        latency, memory = {}, {}
+        for batch in self.batches:
+            costs = graph_costs(graph, batch)
+            latency[batch] = estimate_latency(costs, self.target, precision, peaks)
+            if batch == 1:
+                memory = estimate_memory(costs, precision)
+        return Estimate(self.target.name, precision, latency, memory)
+
+
+@dataclass(frozen=True)
+class MeasureSetup:
+    task: Task
+    bundle: EvalBundle
+    job: DeviceJob  # the FP32 entries' job; artifacts set their runtime and options
+    estimator: Estimator
+    export: ExportSettings = field(default_factory=ExportSettings)
+    normalize: object = None  # Normalizer: how PyTorch sees the bundle's images
+    explanation: object = None  # the task's explanation settings (None: no explanations)
+    device: str | None = None  # None: the profile's ssh entry, else this machine (execute_job)
+    ssh_options: str = ""
+    parity_tolerance: tuple[float, float] = (1e-4, 1e-3)  # (atol, rtol) against PyTorch
+
+    @property
+    def profile(self) -> TargetProfile:
+        return self.estimator.target

@@ -1,0 +1,78 @@
+"""The typed results of a run: entries, ``results.json`` (version 2, reading version 1), and
+merging several runs for one decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.results.entry import Entry, Estimate, Latency, LatencyStats, Memory, Size
+from edgeprune.results.merge import merge_results
+from edgeprune.results.run import SCHEMA, RunResults, compare_with_baseline
+from edgeprune.results.v1 import SCHEMA_V1, upgrade_entry, upgrade_results
+
+
+def load_results(data: dict) -> RunResults:
+    """A parsed ``results.json`` of version 1 or 2 as a :class:`RunResults`."""
+    from edgeprune.tasks import TASKS
+
+    schema = data.get("schema")
+    if schema == SCHEMA_V1:
+        data = upgrade_results(data)
+    elif schema != SCHEMA:
+        raise EdgepruneError(
+            f"results schema {schema!r} is not one this edgeprune reads ({SCHEMA_V1}, {SCHEMA})"
+        )
+    task = TASKS.get(data["task"])
+    known = {
+        "baseline": load_entry(data["baseline"], task),
+        "candidates": [load_entry(c, task) for c in data["candidates"]],
+    }
+    names = (
+        "task",
+        "run_dir",
+        "config",
+        "target",
+        "measured_peaks",
+        "dataset",
+        "model",
+        "provenance",
+    )
+    fields = {k: data.get(k) for k in names}
+    extra = {k: v for k, v in data.items() if k not in {*names, *known, "schema", "merged_from"}}
+    return RunResults(**fields, **known, merged_from=data.get("merged_from"), extra=extra)
+
+
+def load_entry(data: dict, task) -> Entry:
+    """An entry of either version (a cached ``metrics.json`` of an older run included)."""
+    return Entry.from_dict(upgrade_entry(data), task.quality_type)
+
+
+def read_results(path: str | Path) -> RunResults:
+    """``results.json`` of a run directory, with one clear error when it is not one."""
+    from edgeprune.files import read_json
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgepruneError(
+            f"{path.parent} has no {path.name} (is it a finished edgeprune run directory?)"
+        )
+    return load_results(read_json(path))
+
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_V1",
+    "Entry",
+    "Estimate",
+    "Latency",
+    "LatencyStats",
+    "Memory",
+    "RunResults",
+    "Size",
+    "compare_with_baseline",
+    "load_entry",
+    "load_results",
+    "merge_results",
+    "read_results",
+]

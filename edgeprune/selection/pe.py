@@ -1,0 +1,101 @@
+"""PE-guided rate selection (Pachon et al. 2023), for image classification.
+
+With identical fine-tuning across rates: if accuracy and PE-score both fall monotonically
+with the rate, choose the largest rate within the allowed accuracy drop. If accuracy
+fluctuates while PE falls, accuracy alone is not a trustworthy guide: flag it and choose
+the largest rate whose PE-score stays above a threshold, i.e. whose maps still match the
+original. Either way the decision asks for confirmation on side-by-side overlays (input,
+original map, pruned map at each rate), which the report draws; this module draws nothing.
+"""
+
+from __future__ import annotations
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.results import Entry, RunResults
+from edgeprune.selection.decision import Decision, Verdict
+
+DEFAULT_MIN_PE = 0.85  # --min-pe 0 means "the rule's default"
+
+
+def _non_increasing(values: list[float], tolerance: float) -> bool:
+    return all(b <= a + tolerance for a, b in zip(values, values[1:]))
+
+
+def _pe(entry: Entry) -> float:
+    return entry.explanation["pe"]
+
+
+def select_by_pe(results: RunResults, settings, task) -> Decision:
+    max_acc_drop = settings.max_acc_drop
+    min_pe = settings.min_pe or DEFAULT_MIN_PE
+    # Rates compared under identical fine-tuning, as deployed in FP32; precision variants are
+    # a separate axis (constraint-based selection weighs them).
+    candidates = sorted((c for c in results.candidates if not c.is_variant), key=lambda c: c.ratio)
+    if not candidates or any(not c.explanation for c in candidates):
+        raise EdgepruneError(
+            "PE-guided selection needs PE-scores for every candidate (rerun compress)"
+        )
+    methods = {c.method for c in candidates}
+    if len(methods) > 1:
+        raise EdgepruneError(
+            f"PE-guided selection compares rates of one method; this run has {sorted(methods)}"
+        )
+    base = results.baseline
+    accuracy = [task.primary_score(base)] + [task.primary_score(c) for c in candidates]
+    pe = [1.0] + [_pe(c) for c in candidates]
+    # One test image of accuracy is noise, not a trend.
+    tolerance = 1.0 / max(base.quality.n, 1)
+    accuracy_falls, pe_falls = _non_increasing(accuracy, tolerance), _non_increasing(pe, 1e-6)
+    drop = {c.name: c.delta("accuracy_drop_points") for c in candidates}
+    within_drop = [c for c in candidates if drop[c.name] <= max_acc_drop + 1e-12]
+    trustworthy = [c for c in candidates if _pe(c) >= min_pe]
+    if accuracy_falls and pe_falls:
+        case = "accuracy and PE-score both fall monotonically: the largest rate within the allowed accuracy drop"
+        pool = within_drop
+    elif pe_falls:
+        case = (
+            "accuracy fluctuates while PE-score falls: accuracy is no reliable guide, so the largest rate "
+            f"whose PE-score stays >= {min_pe:g}; confirm on the overlays"
+        )
+        pool = trustworthy
+    else:
+        case = (
+            "PE-score does not fall monotonically: the largest rate meeting both the accuracy drop and "
+            f"PE-score >= {min_pe:g}; confirm on the overlays"
+        )
+        pool = [c for c in within_drop if c in trustworthy]
+    chosen = max(pool, key=lambda c: c.ratio, default=None)
+    explanation = (
+        f"{chosen.name}: " if chosen else "no rate qualifies; keep the unpruned baseline: "
+    ) + case
+    verdicts = [
+        Verdict(
+            name=c.name,
+            method=c.method,
+            ratio=c.ratio,
+            precision=c.precision,
+            feasible=c in pool,
+            reasons=[] if c in pool else _reasons(drop[c.name], _pe(c), max_acc_drop, min_pe),
+            details={"accuracy_drop_points": drop[c.name], "pe": _pe(c)},
+        )
+        for c in candidates
+    ]
+    return Decision(
+        selector="pe",
+        settings={"max_acc_drop": max_acc_drop, "min_pe": min_pe},
+        objective="PE-guided rate selection (Pachon et al. 2023)",
+        chosen=chosen.name if chosen else None,
+        explanation=explanation,
+        verdicts=verdicts,
+        needs_confirmation=not (accuracy_falls and pe_falls),
+        notes={"accuracy_monotonic": accuracy_falls, "pe_monotonic": pe_falls, "case": case},
+    )
+
+
+def _reasons(drop: float, pe: float, max_acc_drop: float, min_pe: float) -> list[str]:
+    reasons = []
+    if drop > max_acc_drop:
+        reasons.append(f"accuracy drop {drop:.2f} pp > {max_acc_drop:g} pp allowed")
+    if pe < min_pe:
+        reasons.append(f"PE-score {pe:.3f} < {min_pe:g}")
+    return reasons or ["not selected by the rule that applies (see the explanation)"]

@@ -1,0 +1,129 @@
+"""The task seam: what is specific to what a model does, behind one interface.
+
+The measurement path (``edgeprune.measure``), the results model, selection and the report
+never look at logits, labels or accuracy themselves: they ask the run's task. Image
+classification is the first task (``edgeprune.tasks.classification``); a detection task is
+a new subclass registered in ``edgeprune.tasks.TASKS``, with its own quality record, limits,
+report sections and plots, and no change to the measurement path.
+
+A task answers, in the order a run needs it:
+
+- training: ``loss`` of the model's outputs against the labels;
+- measurement: which artifact ``outputs`` it scores (and which one explains), its
+  ``quality`` from those outputs, the PyTorch ``reference_outputs`` and the ``parity``
+  between them, and the explanation consistency (``explain``);
+- comparison: ``summarize`` against the baseline, ``deltas``, the ``primary_score``, its
+  ``pareto_objectives`` and its selectable ``limits``;
+- presentation: table cells, CSV columns, report sections and plots.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """What the explanation step of the measurement path has for one entry."""
+
+    layout: Any  # the entry's EntryLayout: where the maps are written
+    outputs: dict[str, np.ndarray]  # the artifact's outputs on the clean split
+    bundle: Any  # the EvalBundle
+    model: Any  # the PyTorch model (None when an artifact is evaluated alone)
+    normalize: Any  # Normalizer of the run
+    settings: Any  # the task's explanation settings (``Task.explanation_settings``)
+    reference: Any  # the baseline's maps; None when this entry is the baseline
+
+
+class Task(ABC):
+    name: str
+    quality_type: type  # the typed record of what the task measures (from_dict / to_dict)
+    primary_name: str  # "accuracy": what ``primary_score`` is, in words
+    outputs: tuple[str, ...]  # artifact outputs scored on every split
+    explanation_output: str | None = None  # the extra output the explanations need
+    limits: tuple = ()  # selectable limits (edgeprune.selection.Limit)
+    pareto_label: str = ""  # the task's Pareto objectives, in words
+
+    # ---------------------------------------------------------------- training
+    @abstractmethod
+    def loss(self, outputs, labels):
+        """The training loss (torch tensors)."""
+
+    # ---------------------------------------------------------------- measurement
+    @abstractmethod
+    def quality(self, outputs: dict[str, np.ndarray], bundle) -> Any:
+        """The task's record from an artifact's outputs on every split of the bundle."""
+
+    @abstractmethod
+    def reference_outputs(self, model, images: np.ndarray, normalize) -> dict[str, np.ndarray]:
+        """The PyTorch model's outputs on the same images, for parity."""
+
+    @abstractmethod
+    def parity(
+        self,
+        reference: dict[str, np.ndarray],
+        outputs: dict[str, np.ndarray],
+        bundle,
+        tolerance: tuple[float, float],
+        required: float | None,
+    ) -> dict:
+        """The artifact against PyTorch; ``passed`` is None when nothing is required."""
+
+    def explanation_settings(self, explain_config) -> Any:
+        return None
+
+    def explain(self, request: ExplainRequest) -> dict | None:
+        """Explanation consistency of one entry (None: the task explains nothing)."""
+        return None
+
+    def explanation_reference(self, layout) -> Any:
+        """The baseline's maps, read from its folder, that candidates are compared with."""
+        return None
+
+    # ---------------------------------------------------------------- comparison
+    def summarize(self, quality: Any, baseline: Any | None, context: dict) -> Any:
+        """``quality`` completed with what needs the baseline's (mCE, ...) and the run's
+        context (the eval bundle's ``info``); ``baseline`` None: no reference."""
+        return quality
+
+    @abstractmethod
+    def deltas(self, entry, baseline) -> dict[str, float | None]:
+        """The task's changes against the baseline, in ``vs_baseline``."""
+
+    @abstractmethod
+    def primary_score(self, entry) -> float:
+        """Higher is better (accuracy)."""
+
+    @abstractmethod
+    def pareto_objectives(self, entry) -> tuple[float, ...]:
+        """The task's objectives, each oriented so that lower is better."""
+
+    @abstractmethod
+    def change_summary(self, entry) -> str:
+        """``accuracy +0.00 pp, ECE +0.0069``: the change that a decision line quotes."""
+
+    # ---------------------------------------------------------------- presentation
+    @abstractmethod
+    def summary_cells(self, entry) -> dict[str, str]:
+        """The task's columns of the summary table."""
+
+    def fidelity_cells(self, entry) -> dict[str, str]:
+        """The task's parity columns of the size table."""
+        return {}
+
+    csv_columns: tuple[str, ...] = ()
+
+    def csv_cells(self, entry) -> dict[str, Any]:
+        return {}
+
+    def report_sections(self, results, decision, plots: dict[str, str]) -> list:
+        """Sections of the report between the decision and the size section."""
+        return []
+
+    def plots(self, results, decision, layout) -> dict[str, str]:
+        """The task's plots, by name -> path relative to the run directory."""
+        return {}

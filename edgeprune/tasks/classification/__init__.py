@@ -1,0 +1,215 @@
+"""Image classification: (N, C) logits, integer labels, cross-entropy; accuracy, the
+calibration family and corruption robustness of the deployed artifact; HCC and PE-score
+from CAM maps; top-1 agreement with PyTorch as parity.
+
+Everything the rest of edgeprune needs to know about classification is reached through
+:class:`ClassificationTask`; the report sections and plots live beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeprune.metrics import fidelity
+from edgeprune.selection.limits import Limit
+from edgeprune.tasks.base import ExplainRequest, Task
+from edgeprune.tasks.classification.quality import (
+    CLEAN,
+    LOGITS,
+    ClassificationQuality,
+    CorruptionSummary,
+    measure_quality,
+)
+
+FEATURES = "features"  # the exported feature map feeding global average pooling
+N_BINS = 15  # equal-width calibration bins (METRICS.md)
+OVERLAY_IMAGES = 16  # maps a candidate keeps for the side-by-side overlays
+
+
+def _measured(value: float | None) -> tuple[float | None, str]:
+    return value, "measured"
+
+
+def _explanation(entry, key: str) -> float | None:
+    value = (entry.explanation or {}).get(key)
+    return None if value is None else float(value)
+
+
+def _corruption(entry, name: str) -> float | None:
+    summary = entry.quality.corruption
+    return getattr(summary, name) if summary else None
+
+
+LIMITS = (
+    Limit(
+        "accuracy drop",
+        "max_acc_drop",
+        "max",
+        lambda e, r: _measured(e.delta("accuracy_drop_points")),
+        " pp",
+        always=True,
+    ),
+    Limit(
+        "ECE increase",
+        "max_ece_increase",
+        "max",
+        lambda e, r: _measured(e.delta("ece_increase")),
+        always=True,
+    ),
+    Limit("mPC", "min_mpc", "min", lambda e, r: _measured(_corruption(e, "mpc")), group="robustness"),
+    Limit("rPC", "min_rpc", "min", lambda e, r: _measured(_corruption(e, "rpc")), group="robustness"),
+    Limit("HCC", "min_hcc", "min", lambda e, r: _measured(_explanation(e, "hcc")), group="explanation"),
+    Limit("PE-score", "min_pe", "min", lambda e, r: _measured(_explanation(e, "pe")), group="explanation"),
+)  # fmt: skip
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    quality_type = ClassificationQuality
+    primary_name = "accuracy"
+    outputs = (LOGITS,)
+    explanation_output = FEATURES
+    limits = LIMITS
+    pareto_label = "accuracy, ECE, mPC"
+    n_bins = N_BINS
+
+    # ---------------------------------------------------------------- training
+    def loss(self, outputs, labels, label_smoothing: float = 0.0):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing)
+
+    # ---------------------------------------------------------------- measurement
+    def quality(self, outputs, bundle) -> ClassificationQuality:
+        return measure_quality(outputs, bundle, self.n_bins)
+
+    def reference_outputs(self, model, images, normalize):
+        from edgeprune.inference import predict_logits
+
+        return {LOGITS: predict_logits(model, images, normalize)}
+
+    def parity(self, reference, outputs, bundle, tolerance, required):
+        atol, rtol = tolerance
+        report = fidelity(
+            reference[LOGITS],
+            outputs[f"{LOGITS}/{CLEAN}"],
+            bundle.labels(CLEAN),
+            atol=atol,
+            rtol=rtol,
+        )
+        # Only FP32 has a required agreement; a variant's parity measures its precision's cost.
+        report["passed"] = None if required is None else report["top1_agreement"] >= required
+        if required is not None:
+            report["required_top1_agreement"] = required
+        return report
+
+    def explanation_settings(self, explain):
+        from edgeprune.explain.consistency import ExplanationSettings
+        from edgeprune.metrics.explanation import PESettings
+
+        return ExplanationSettings(
+            images=explain.explain_images,
+            target=explain.explain_target,
+            pe=PESettings(win_size=explain.pe_ssim_window, iou_threshold=explain.pe_iou_threshold),
+            hcc_method=explain.hcc_method,
+            pe_method=explain.pe_method,
+        )
+
+    def explain(self, request: ExplainRequest) -> dict | None:
+        """HCC and PE-score against the unpruned model's maps; the baseline stores its maps
+        as the reference, a candidate keeps a few for the overlays."""
+        if request.model is None or request.settings is None:
+            return None  # an artifact alone has no unpruned model to be compared with
+        from edgeprune.explain.consistency import consistency, entry_maps, save_maps
+
+        bundle, layout = request.bundle, request.layout
+        data = entry_maps(
+            layout.cam_head,
+            request.outputs,
+            bundle.labels(CLEAN),
+            np.asarray(bundle.images(CLEAN)),
+            request.model,
+            request.normalize,
+            request.settings,
+            request.reference,
+        )
+        limit = None if request.reference is None else OVERLAY_IMAGES
+        save_maps(layout.maps, data, limit)
+        return consistency(request.reference or data, data, request.settings)
+
+    def explanation_reference(self, layout):
+        from edgeprune.explain.consistency import load_maps
+
+        return load_maps(layout.maps) if layout.maps.exists() else None
+
+    # ---------------------------------------------------------------- comparison
+    def summarize(self, quality, baseline, context):
+        if not quality.splits:
+            return quality
+        from dataclasses import replace
+
+        from edgeprune.metrics.corruption import corruption_summary
+
+        summary = corruption_summary(
+            quality.splits,
+            quality.accuracy,
+            baseline.splits if baseline is not None else None,
+            baseline.accuracy if baseline is not None else None,
+        )
+        info = (context or {}).get("corruptions", {})
+        return replace(quality, corruption=CorruptionSummary.from_dict({**info, **summary}))
+
+    def deltas(self, entry, baseline):
+        ece, ece0 = entry.quality.ece, baseline.quality.ece
+        return {
+            "accuracy_drop_points": 100 * (baseline.quality.accuracy - entry.quality.accuracy),
+            "ece_increase": ece - ece0,
+            "ece_change_relative_percent": 100 * (ece0 - ece) / ece0 if ece0 > 0 else None,
+        }
+
+    def primary_score(self, entry) -> float:
+        return entry.quality.accuracy
+
+    def pareto_objectives(self, entry) -> tuple[float, ...]:
+        values = (-entry.quality.accuracy, entry.quality.ece)
+        mpc = entry.quality.mpc
+        return values + ((-mpc,) if mpc is not None else ())
+
+    def change_summary(self, entry) -> str:
+        drop, ece = entry.delta("accuracy_drop_points"), entry.delta("ece_increase")
+        return f"accuracy {-drop + 0.0:+.2f} pp, ECE {ece:+.4f}"
+
+    # ---------------------------------------------------------------- presentation
+    def summary_cells(self, entry):
+        from edgeprune.tasks.classification.report import summary_cells
+
+        return summary_cells(entry)
+
+    def fidelity_cells(self, entry):
+        from edgeprune.tasks.classification.report import fidelity_cells
+
+        return fidelity_cells(entry)
+
+    @property
+    def csv_columns(self) -> tuple[str, ...]:
+        from edgeprune.tasks.classification.report import CSV_COLUMNS
+
+        return CSV_COLUMNS
+
+    def csv_cells(self, entry):
+        from edgeprune.tasks.classification.report import csv_cells
+
+        return csv_cells(entry)
+
+    def report_sections(self, results, decision, plots):
+        from edgeprune.tasks.classification.report import report_sections
+
+        return report_sections(results, decision, plots)
+
+    def plots(self, results, decision, layout):
+        from edgeprune.tasks.classification.plots import make_plots
+
+        return make_plots(results, decision, layout)
+
+
+__all__ = ["ClassificationQuality", "ClassificationTask", "CorruptionSummary"]

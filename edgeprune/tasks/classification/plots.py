@@ -1,0 +1,206 @@
+"""The classification plots, as PNG files under the run's ``plots/`` folder.
+
+Accuracy and ECE against the ratio per method; accuracy and ECE per corruption severity
+against the ratio (the figures of Mitra et al. 2024); reliability diagrams of the baseline
+and the chosen candidate; HCC and PE-score against the ratio; and the side-by-side CAM
+overlays that PE-guided selection asks the user to confirm on (Pachon et al. 2023).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from edgeprune.report.figures import pyplot, save_figure
+from edgeprune.results import Entry, RunResults
+from edgeprune.selection import Decision
+
+
+def by_method(results: RunResults) -> dict[str, list[Entry]]:
+    """Candidates per method (and precision variant), sorted by ratio; each series starts at
+    the unpruned model deployed the same way (``baseline``, or e.g. ``baseline@int8``)."""
+    starts = {"": results.baseline}
+    starts.update({c.series: c for c in results.candidates if c.method is None})
+    series: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    for c in results.candidates:
+        if c.method is not None:
+            label = c.method + (f" ({c.series})" if c.series else "")
+            series[(label, c.series)].append(c)
+    return {
+        label: [starts.get(kind, results.baseline)] + sorted(cs, key=lambda c: c.ratio)
+        for (label, kind), cs in series.items()
+    }
+
+
+def accuracy_ece_plot(results: RunResults, layout) -> str:
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for method, entries in by_method(results).items():
+        ratios = [e.ratio for e in entries]
+        left.plot(ratios, [100 * e.quality.accuracy for e in entries], "o-", label=method)
+        right.plot(ratios, [e.quality.ece for e in entries], "o-", label=method)
+    left.set(xlabel="pruning ratio (nominal)", ylabel="accuracy % (artifact)", title="Accuracy")
+    right.set(
+        xlabel="pruning ratio (nominal)", ylabel="ECE (15 bins)", title="Expected calibration error"
+    )
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, layout, "accuracy_ece")
+
+
+def severity_plot(results: RunResults, layout) -> str | None:
+    series = by_method(results)
+    method, entries = next(iter(series.items()))
+    if not all(e.quality.corruption and e.quality.corruption.per_severity for e in entries):
+        return None
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ratios = [e.ratio for e in entries]
+    left.plot(ratios, [100 * e.quality.accuracy for e in entries], "k--", label="clean")
+    right.plot(ratios, [e.quality.ece for e in entries], "k--", label="clean")
+    colours = plt.cm.viridis([0.0, 0.25, 0.5, 0.72, 0.92])
+    for s, colour in zip(range(1, 6), colours):
+        rows = [e.quality.corruption.per_severity[str(s)] for e in entries]
+        left.plot(
+            ratios, [100 * r["accuracy"] for r in rows], "o-", color=colour, label=f"severity {s}"
+        )
+        right.plot(
+            ratios,
+            [r.get("ece", float("nan")) for r in rows],
+            "o-",
+            color=colour,
+            label=f"severity {s}",
+        )
+    left.plot(
+        ratios, [100 * e.quality.mpc for e in entries], "s-", color="crimson", lw=2, label="mPC"
+    )
+    left.set(
+        xlabel="pruning ratio",
+        ylabel="accuracy %",
+        title=f"Accuracy per corruption severity ({method})",
+    )
+    right.set(xlabel="pruning ratio", ylabel="ECE", title="ECE per corruption severity")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=7, ncol=2)
+    return save_figure(fig, layout, "severity")
+
+
+def reliability_plot(results: RunResults, decision: Decision, layout) -> str:
+    plt = pyplot()
+    by_name = {c.name: c for c in results.candidates}
+    other = by_name.get(decision.chosen or "")
+    label = "chosen"
+    if other is None and results.candidates:
+        other, label = max(results.candidates, key=lambda c: c.ratio), "most pruned (none chosen)"
+    panels = [(results.baseline, "baseline")] + ([(other, label)] if other else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
+    for ax, (entry, role) in zip(axes[0], panels):
+        diagram = entry.quality.reliability
+        edges = list(diagram["edges"])
+        centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        width = edges[1] - edges[0]
+        accuracy = [a if a is not None and a == a else 0.0 for a in diagram["accuracy"]]
+        ax.bar(centres, accuracy, width=width * 0.92, color="#4c78a8", label="accuracy")
+        confidence = [c if c is not None else float("nan") for c in diagram["confidence"]]
+        ax.plot(centres, confidence, "o", color="#e45756", ms=4, label="mean confidence")
+        ax.plot([0, 1], [0, 1], "k--", lw=1)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
+               title=f"{entry.name} ({role})\nECE {entry.quality.ece:.4f}")  # fmt: skip
+        ax.legend(fontsize=8, loc="upper left")
+    return save_figure(fig, layout, "reliability")
+
+
+def explanation_plot(results: RunResults, layout) -> str | None:
+    series = by_method(results)
+    if not all(e.explanation for entries in series.values() for e in entries):
+        return None
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for method, entries in series.items():
+        ratios = [e.ratio for e in entries]
+        left.plot(ratios, [e.explanation["hcc"] for e in entries], "o-", label=method)
+        right.plot(ratios, [e.explanation["pe"] for e in entries], "o-", label=method)
+    settings = series[next(iter(series))][0].explanation["settings"]
+    left.set(
+        xlabel="pruning ratio",
+        ylabel=f"HCC ({settings.get('hcc_method', 'gradcam')})",
+        title="Heatmap correlation with the unpruned model",
+    )
+    right.set(
+        xlabel="pruning ratio",
+        ylabel=f"PE-score ({settings.get('pe_method', 'gradcam++')})",
+        title="PE-score",
+    )
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, layout, "explanation")
+
+
+def _pick_images(targets: np.ndarray, count: int, available: int) -> list[int]:
+    """One image per explained class first (so the grid shows several classes), then in order."""
+    first_of_class = [
+        int(np.flatnonzero(targets[:available] == c)[0]) for c in np.unique(targets[:available])
+    ]
+    rest = [i for i in range(available) if i not in first_of_class]
+    return (first_of_class + rest)[:count]
+
+
+def overlay_plot(results: RunResults, layout, count: int = 8) -> str | None:
+    """Per image: the input, the unpruned model's PE map and each rate's (None: no maps)."""
+    from edgeprune.explain.consistency import load_maps
+    from edgeprune.targets.bundle import EvalBundle
+
+    candidates = sorted((c for c in results.candidates if not c.is_variant), key=lambda c: c.ratio)
+    explained = results.baseline.explanation
+    reference_path = layout.entry("baseline").maps
+    paths = [layout.entry(c.name).maps for c in candidates]
+    if not explained or not candidates or not all(p.exists() for p in [reference_path, *paths]):
+        return None
+    method = explained["settings"].get("pe_method", "gradcam++")
+    reference = load_maps(reference_path)
+    maps = [load_maps(p) for p in paths]
+    available = min(len(m[method]) for m in maps)
+    rows = _pick_images(reference["targets"], count, available)
+    images = np.asarray(EvalBundle(layout.bundle).images("clean"))
+    class_names = results.dataset.get("class_names") or []
+    plt = pyplot()
+    cols = 2 + len(candidates)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.9 * len(rows)), squeeze=False)
+    titles = ["input", "unpruned"] + [
+        f"{c.name}\nPE {c.explanation['pe']:.3f}" if c.explanation else c.name for c in candidates
+    ]
+    for r, index in enumerate(rows):
+        image = images[index]
+        panels = [None, reference[method][index]] + [m[method][index] for m in maps]
+        for col, heat in enumerate(panels):
+            ax = axes[r, col]
+            ax.imshow(image)
+            if heat is not None:
+                ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[col], fontsize=8)
+        target = int(reference["targets"][index])
+        label = class_names[target] if target < len(class_names) else str(target)
+        axes[r, 0].set_ylabel(f"class {label}", fontsize=8)
+    fig.suptitle(f"{method} maps of the class the unpruned model predicts", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, layout, "pe_overlays", tight=False)
+
+
+def make_plots(results: RunResults, decision: Decision, layout) -> dict[str, str]:
+    """Every classification plot the data allows, by name -> path relative to the run."""
+    has_candidates = bool(results.candidates)
+    made = {
+        "accuracy_ece": accuracy_ece_plot(results, layout) if has_candidates else None,
+        "severity": severity_plot(results, layout) if has_candidates else None,
+        "reliability": reliability_plot(results, decision, layout),
+        "explanation": explanation_plot(results, layout) if has_candidates else None,
+        "overlays": overlay_plot(results, layout),
+    }
+    return {k: v for k, v in made.items() if v}

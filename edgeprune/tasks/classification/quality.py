@@ -1,0 +1,150 @@
+"""What image classification measures on an artifact's outputs, as typed records.
+
+Clean-split accuracy and the calibration family, the reliability diagram, the same figures
+per corrupted split, and (once the run is assembled against its baseline) the corruption
+summary: mPC, rPC, mCE. Pure numpy: the metrics are ``edgeprune.metrics``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeprune.metrics import accuracy, calibration_summary, reliability_diagram, softmax
+from edgeprune.results.entry import known_and_rest
+from edgeprune.targets.bundle import EvalBundle
+
+CLEAN = "clean"
+LOGITS = "logits"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    ece: float
+    mce: float
+    rmsce: float
+    adaptive_ece: float
+    classwise_ece: float
+    nll: float
+    brier: float
+    settings: dict[str, Any] = field(default_factory=dict)  # bins, binning of each figure
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        known, _ = known_and_rest(cls, data)
+        return cls(**known)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CorruptionSummary:
+    """mPC, rPC, mCE and the per-severity / per-corruption views (Hendrycks & Dietterich)."""
+
+    complete: bool
+    mpc: float | None = None
+    rpc: float | None = None
+    mce: float | None = None  # against the unpruned baseline (mCE 1.0 by definition)
+    relative_mce: float | None = None
+    per_severity: dict[str, dict] = field(default_factory=dict)  # "1".."5": accuracy, ece
+    per_corruption_accuracy: dict[str, float] = field(default_factory=dict)
+    held_out: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # source, CE per corruption, ...
+
+    _KEYS = {"mpc": "mPC", "rpc": "rPC", "mce": "mCE", "relative_mce": "relative_mCE"}
+
+    @property
+    def corruptions(self) -> list[str]:
+        return list(self.details.get("corruptions", []))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CorruptionSummary:
+        renamed = {k: data[v] for k, v in cls._KEYS.items() if v in data}
+        known, rest = known_and_rest(cls, {**data, **renamed})
+        rest = {k: v for k, v in rest.items() if k not in cls._KEYS.values()}
+        known.pop("details", None)
+        known.setdefault("complete", False)
+        return cls(**known, details=rest)
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = dict(self.details)
+        out.update({"held_out": self.held_out, "complete": self.complete})
+        # mPC and rPC exist with benchmark corruptions, mCE and relative mCE with a reference
+        # too; a figure that is undefined (NaN) is kept as null, not dropped.
+        if self.mpc is not None or self.rpc is not None:
+            out.update({"mPC": self.mpc, "rPC": self.rpc})
+        if self.mce is not None or self.relative_mce is not None:
+            out.update({"mCE": self.mce, "relative_mCE": self.relative_mce})
+        if self.per_corruption_accuracy:
+            out["per_corruption_accuracy"] = self.per_corruption_accuracy
+            out["per_severity"] = self.per_severity
+        return out
+
+
+@dataclass(frozen=True)
+class ClassificationQuality:
+    accuracy: float  # top-1 on the clean test split, a fraction
+    n: int
+    calibration: Calibration
+    reliability: dict  # equal-width bins: edges, counts, accuracy, confidence
+    splits: dict[str, dict]  # "<corruption>/<severity>": accuracy, n, the calibration family
+    corruption: CorruptionSummary | None = None
+
+    @property
+    def ece(self) -> float:
+        return self.calibration.ece
+
+    @property
+    def mpc(self) -> float | None:
+        return self.corruption.mpc if self.corruption else None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassificationQuality:
+        corruption = data.get("corruption")
+        return cls(
+            accuracy=data["accuracy"],
+            n=data["n"],
+            calibration=Calibration.from_dict(data["calibration"]),
+            reliability=data["reliability"],
+            splits=data.get("splits") or {},
+            corruption=CorruptionSummary.from_dict(corruption) if corruption else None,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "n": self.n,
+            "calibration": self.calibration.to_dict(),
+            "reliability": self.reliability,
+            "splits": self.splits,
+            "corruption": self.corruption.to_dict() if self.corruption else None,
+        }
+
+
+def measure_quality(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: int):
+    """Accuracy and calibration on every split of the bundle, from the artifact's logits."""
+    labels = bundle.labels(CLEAN)
+    logits = outputs[f"{LOGITS}/{CLEAN}"]
+    splits = {}
+    for name in bundle.splits:
+        if name == CLEAN:
+            continue
+        split_logits, split_labels = outputs[f"{LOGITS}/{name}"], bundle.labels(name)
+        summary = calibration_summary(split_logits, split_labels, n_bins)
+        del summary["settings"]  # the same for every split; recorded once with the clean metrics
+        splits[name] = {
+            "accuracy": accuracy(split_logits, split_labels),
+            "n": int(len(split_labels)),
+            **summary,
+        }
+    return ClassificationQuality(
+        accuracy=accuracy(logits, labels),
+        n=int(len(labels)),
+        calibration=Calibration.from_dict(calibration_summary(logits, labels, n_bins)),
+        reliability=reliability_diagram(softmax(logits), labels, n_bins),
+        splits=splits,
+    )

@@ -1,0 +1,198 @@
+"""What the report, the summary table and results.csv show of image classification:
+calibration, corruption robustness and explanation consistency of the deployed artifact."""
+
+from __future__ import annotations
+
+from edgeprune.report.document import Figure, Section, Table
+from edgeprune.results import Entry, RunResults
+from edgeprune.selection import Decision
+
+
+def _fmt(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+# ------------------------------------------------------------------ table cells
+
+
+def summary_cells(entry: Entry) -> dict[str, str]:
+    q = entry.quality
+    cells = {
+        "acc %": f"{100 * q.accuracy:.2f}",
+        "d acc pp": f"{-entry.delta('accuracy_drop_points') + 0.0:+.2f}",  # + 0.0: no -0.00
+        "ECE": f"{q.ece:.4f}",
+        "d ECE": f"{entry.delta('ece_increase'):+.4f}",
+        "NLL": f"{q.calibration.nll:.3f}",
+    }
+    if q.mpc is not None:
+        cells["mPC %"] = f"{100 * q.mpc:.1f}"
+        cells["mCE"] = f"{q.corruption.mce if q.corruption.mce is not None else float('nan'):.2f}"
+    cells["agree %"] = _fmt(
+        100 * entry.fidelity["top1_agreement"] if entry.fidelity else None, ".1f"
+    )
+    return cells
+
+
+def fidelity_cells(entry: Entry) -> dict[str, str]:
+    f = entry.fidelity or {}
+    return {
+        "top-1 agreement": _fmt(100 * f["top1_agreement"] if f else None, ".2f")
+        + (" %" if f else ""),
+        "max abs logit diff": _fmt(f.get("max_abs_logit_diff"), ".2e"),
+    }
+
+
+CSV_COLUMNS = (
+    "accuracy", "accuracy_drop_points", "ece", "ece_increase", "mce", "rmsce", "adaptive_ece",
+    "classwise_ece", "nll", "brier", "mpc", "rpc", "mce_corruption", "relative_mce", "hcc", "pe",
+    "top1_agreement", "max_abs_logit_diff",
+)  # fmt: skip
+
+
+def csv_cells(entry: Entry) -> dict[str, object]:
+    q, cal = entry.quality, entry.quality.calibration
+    corruption, explanation, f = q.corruption, entry.explanation or {}, entry.fidelity or {}
+
+    def blank(value):
+        return "" if value is None else value
+
+    return {
+        "accuracy": q.accuracy, "accuracy_drop_points": entry.delta("accuracy_drop_points"),
+        "ece": cal.ece, "ece_increase": entry.delta("ece_increase"), "mce": cal.mce,
+        "rmsce": cal.rmsce, "adaptive_ece": cal.adaptive_ece, "classwise_ece": cal.classwise_ece,
+        "nll": cal.nll, "brier": cal.brier,
+        "mpc": blank(corruption.mpc if corruption else None),
+        "rpc": blank(corruption.rpc if corruption else None),
+        "mce_corruption": blank(corruption.mce if corruption else None),
+        "relative_mce": blank(corruption.relative_mce if corruption else None),
+        "hcc": blank(explanation.get("hcc")), "pe": blank(explanation.get("pe")),
+        "top1_agreement": blank(f.get("top1_agreement")),
+        "max_abs_logit_diff": blank(f.get("max_abs_logit_diff")),
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------ report sections
+
+
+def calibration_section(results: RunResults, plots: dict[str, str]) -> Section:
+    n_bins = results.baseline.quality.calibration.settings["n_bins"]
+    rows = []
+    for e in results.entries:
+        c, rel = e.quality.calibration, e.delta("ece_change_relative_percent")
+        change = "-" if rel is None else f"{e.delta('ece_increase'):+.4f} ({-rel + 0.0:+.0f} %)"
+        rows.append([e.name, f"{c.ece:.4f}", f"{c.mce:.4f}", f"{c.rmsce:.4f}", f"{c.adaptive_ece:.4f}",
+                     f"{c.classwise_ece:.4f}", f"{c.nll:.4f}", f"{c.brier:.4f}", change])  # fmt: skip
+    headers = ["entry", "ECE", "MCE", "RMSCE", "adaptive ECE", "classwise ECE", "NLL", "Brier",
+               "ECE change vs baseline"]  # fmt: skip
+    blocks: list = [
+        f"Softmax in float64 from the artifact's logits; {n_bins} equal-width bins (torchmetrics edges) unless noted.",
+        Table(headers, rows),
+    ]
+    for key, caption in (("accuracy_ece", "Accuracy and ECE against the pruning ratio, per method."),
+                         ("reliability", "Reliability diagrams of the baseline and the chosen candidate.")):  # fmt: skip
+        if key in plots:
+            blocks.append(Figure(plots[key], caption))
+    return Section("Calibration of the deployed artifact", blocks)
+
+
+def corruption_section(results: RunResults, plots: dict[str, str]) -> Section | None:
+    with_corruption = [e for e in results.entries if e.quality.mpc is not None]
+    if not with_corruption:
+        return None
+    info = with_corruption[0].quality.corruption.details
+    missing = f"; missing corruptions: {', '.join(info['missing'])}" if info.get("missing") else ""
+    rows = []
+    for e in with_corruption:
+        c = e.quality.corruption
+        held = c.held_out
+        rows.append([e.name, f"{100 * e.quality.accuracy:.2f}", f"{100 * c.mpc:.2f}", f"{c.rpc:.3f}",
+                     _fmt(c.mce, ".3f"), _fmt(c.relative_mce, ".3f"),
+                     f"{100 * c.details['mean_corruption_error']:.2f}",
+                     f"{100 * sum(held.values()) / len(held):.1f}" if held else "-"])  # fmt: skip
+    per_severity = [
+        [e.name] + [f"{100 * e.quality.corruption.per_severity[str(s)]['accuracy']:.1f} / "
+                    f"{_fmt(e.quality.corruption.per_severity[str(s)].get('ece'), '.3f')}" for s in range(1, 6)]
+        for e in with_corruption
+    ]  # fmt: skip
+    names = with_corruption[0].quality.corruption.corruptions
+    grid = [
+        [name] + [f"{100 * e.quality.corruption.per_corruption_accuracy[name]:.1f}" for e in with_corruption]
+        for name in names
+    ]  # fmt: skip
+    heat = [
+        [None] + [e.quality.corruption.per_corruption_accuracy[name] for e in with_corruption]
+        for name in names
+    ]
+    headers = ["entry", "clean acc %", "mPC %", "rPC", "mCE", "relative mCE",
+               "mean corruption error %", "held-out mean acc %"]  # fmt: skip
+    blocks: list = [
+        f"Corrupted test images: {info['source']}{missing}. mPC = mean accuracy over the 15 benchmark corruptions x 5 "
+        "severities; rPC = mPC / clean accuracy; mCE uses the unpruned baseline as reference (baseline = 1.00); relative "
+        "mCE subtracts each model's clean error first. Held-out corruptions (speckle noise, gaussian blur, spatter, "
+        "saturate) never enter mPC or mCE.",
+        Table(headers, rows),
+        "Accuracy % / ECE per severity, mean over the 15 benchmark corruptions (the view of Mitra et al. 2024):",
+        Table(["entry"] + [f"severity {s}" for s in range(1, 6)], per_severity),
+    ]
+    if "severity" in plots:
+        blocks.append(
+            Figure(
+                plots["severity"],
+                "Accuracy and ECE per corruption severity against the pruning ratio.",
+            )
+        )
+    blocks += ["Accuracy % per corruption (mean over severities):",
+               Table(["corruption"] + [e.name for e in with_corruption], grid, heat=heat)]  # fmt: skip
+    return Section("Corruption robustness of the deployed artifact", blocks)
+
+
+def explanation_section(results: RunResults, plots: dict[str, str]) -> Section | None:
+    explained = [e for e in results.entries if e.explanation]
+    if not explained:
+        return None
+    settings = explained[0].explanation["settings"]
+    pe = settings["pe"]
+    hcc_method = settings.get("hcc_method", "gradcam")
+    pe_method = settings.get("pe_method", "gradcam++")
+    rows = []
+    for e in explained:
+        x, h, p = e.explanation, e.explanation["hcc_stats"], e.explanation["pe_details"]
+        where = "artifact" if x["path"].startswith("artifact") else "PyTorch model"
+        rows.append([e.name, f"{x['hcc']:.4f}", f"{h['median']:.4f}", f"{h['p05']:.4f}", str(h["n_undefined"]),
+                     f"{x['pe']:.4f}", f"{p['mean_ssim']:.4f}", f"{p['mean_iou']:.4f}",
+                     f"{p['mean_confidence_change']:.4f}", str(x["n_images"]), where])  # fmt: skip
+    headers = ["entry", "HCC", "HCC median", "HCC p05", "undefined maps", "PE-score", "mean SSIM",
+               "mean IoU", "mean confidence change", "images", "computed on"]  # fmt: skip
+    blocks: list = [
+        f"HCC: Pearson correlation of {_cam_name(hcc_method)} maps with the unpruned model's, per image, mean over "
+        "images with non-constant maps (Mantowsky et al. 2023). PE-score: ((SSIM + IoU) / 2) x (1 - |confidence "
+        f"change|) on {_cam_name(pe_method)} maps, per class then class-weighted (Pachon et al. 2023; per-image form "
+        f"provisional; SSIM {pe['ssim_window']} window {pe['win_size']}, IoU threshold {pe['iou_threshold']}). Both "
+        f"models explain the {settings['target']} class, at the feature map feeding global average pooling.",
+        Table(headers, rows, align="l" + "r" * 9 + "l"),
+    ]
+    if "explanation" in plots:
+        blocks.append(Figure(plots["explanation"], "HCC and PE-score against the pruning ratio."))
+    if "overlays" in plots:
+        blocks.append(
+            Figure(
+                plots["overlays"],
+                f"{_cam_name(pe_method)} maps of the unpruned model's predicted class: input, unpruned, each candidate.",
+            )
+        )
+    return Section("Explanation consistency", blocks)
+
+
+def _cam_name(method: str) -> str:
+    from edgeprune.explain.methods import CAM_METHODS
+
+    return CAM_METHODS.get(method).display if method in CAM_METHODS else method
+
+
+def report_sections(results: RunResults, decision: Decision, plots: dict[str, str]) -> list:
+    sections = [
+        calibration_section(results, plots),
+        corruption_section(results, plots),
+        explanation_section(results, plots),
+    ]
+    return [s for s in sections if s is not None]
