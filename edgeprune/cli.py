@@ -198,15 +198,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from edgeprune.config import section_keys
+    from edgeprune.config import baseline_options, section_keys
     from edgeprune.files import write_json
     from edgeprune.report import write_reports
-    from edgeprune.results import merge_results, read_results
+    from edgeprune.results import merge_results
     from edgeprune.rundir import RunLayout
+    from edgeprune.runs import read_run
     from edgeprune.selection import decide
 
-    runs = [read_results(RunLayout(Path(d)).results) for d in args.run_dirs]
-    results = merge_results(runs, [Path(d).name for d in args.run_dirs])
+    runs = [read_run(d).results for d in args.run_dirs]
+    results = merge_results(runs, [Path(d).name for d in args.run_dirs], baseline_options())
     stored = {k: v for k, v in results.config.items() if k in FIELDS}
     selection_keys = section_keys("select")
     config = build_config(
@@ -226,16 +227,11 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from edgeprune.files import read_json
     from edgeprune.report import write_reports
-    from edgeprune.results import read_results
-    from edgeprune.rundir import RunLayout
-    from edgeprune.selection import Decision
+    from edgeprune.runs import read_run
 
-    layout = RunLayout(Path(args.run_dir))
-    results = read_results(layout.results)
-    decision = Decision.from_dict(read_json(layout.selection))
-    written = write_reports(layout, results, decision)
+    run = read_run(args.run_dir)
+    written = write_reports(run.layout, run.results, run.decision)
     for key in ("markdown", "html", "csv"):
         print(written[key])
     return 0

@@ -14,18 +14,18 @@ import torchmetrics.functional.classification as tmf
 import edgeprune.pipeline as pipeline
 from edgeprune.cli import main
 from edgeprune.files import read_json
-from edgeprune.results import read_results
 from edgeprune.rundir import RunLayout
+from edgeprune.runs import read_run
 from edgeprune.selection import Decision
 from edgeprune.targets.bundle import EvalBundle
 
 
 def _results(run_dir: Path):
-    return read_results(RunLayout(run_dir).results)
+    return read_run(run_dir).results
 
 
 def _decision(run_dir: Path) -> Decision:
-    return Decision.from_dict(read_json(RunLayout(run_dir).selection))
+    return read_run(run_dir).decision
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +197,7 @@ def test_pe_guided_selection_follows_its_rule_and_writes_overlays(fast_run, caps
 def test_merging_runs_requires_one_baseline(fast_run):
     import dataclasses
 
+    from edgeprune.config import baseline_options
     from edgeprune.errors import EdgepruneError
     from edgeprune.results import merge_results
 
@@ -206,16 +207,18 @@ def test_merging_runs_requires_one_baseline(fast_run):
         candidates = [dataclasses.replace(c, method=method) for c in results.candidates[:1]]
         return dataclasses.replace(results, config=config, candidates=candidates)
 
-    merged = merge_results([run("l1-filter"), run("fpgm")], ["a", "b"])
+    merged = merge_results([run("l1-filter"), run("fpgm")], ["a", "b"], baseline_options())
     assert [c.name for c in merged.candidates] == ["a/l1-filter-0.25", "b/l1-filter-0.25"]
     assert [c.extra["run"] for c in merged.candidates] == ["a", "b"]
     with pytest.raises(EdgepruneError, match="differ in seed"):
-        merge_results([run("l1-filter"), run("fpgm", seed=1)], ["a", "b"])
+        merge_results([run("l1-filter"), run("fpgm", seed=1)], ["a", "b"], baseline_options())
     # Found in review: these did not count as another baseline, and such runs merged silently.
     for key, value in (("batch-size", 32), ("optimizer", "adamw"), ("schedule", "constant"),
                        ("input-size", 48)):  # fmt: skip
         with pytest.raises(EdgepruneError, match=f"differ in {key}"):
-            merge_results([run("l1-filter"), run("fpgm", **{key: value})], ["a", "b"])
+            merge_results(
+                [run("l1-filter"), run("fpgm", **{key: value})], ["a", "b"], baseline_options()
+            )
 
 
 def test_int8_variants_are_entries_measured_on_the_host(fast_run, tmp_path):

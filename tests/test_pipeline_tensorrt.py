@@ -9,7 +9,7 @@ import pytest
 
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
-from edgeprune.results import read_results
+from edgeprune.runs import read_run
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
@@ -37,7 +37,7 @@ def test_compress_builds_and_measures_engines(fast_run, tmp_path):
         "--precisions", "fp32,fp16,int8", "--calibration-images", "128", "--latency-iterations", "50", "--quiet",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_results(out / "results.json")
+    results = read_run(out).results
     for base in ("baseline", "l1-filter-0.50"):
         fp32 = results.entry(base)
         for precision, agreement in (("fp32", 0.999), ("fp16", 0.99), ("int8", 0.95)):

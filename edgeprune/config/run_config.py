@@ -108,6 +108,12 @@ RESULT_KEYS = tuple(k for k, ref in OPTIONS.items() if ref.field.metadata["resul
 BASELINE_KEYS = tuple(k for k, ref in OPTIONS.items() if ref.field.metadata["baseline"])
 
 
+def baseline_options() -> dict[str, Any]:
+    """The options runs must share to be selected together, with their defaults (what an
+    older run that lacks one of them ran with)."""
+    return {key: FIELDS[key].default for key in BASELINE_KEYS}
+
+
 def section_keys(section: str) -> tuple[str, ...]:
     """The flat keys of one section (``select``: what ``edgeprune select`` may change)."""
     return tuple(k for k, ref in OPTIONS.items() if ref.section == section)

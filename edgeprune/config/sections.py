@@ -74,13 +74,13 @@ def _cam_methods():
 
 
 def _objectives():
-    from edgeprune.selection import OBJECTIVES
+    from edgeprune.selection.registry import OBJECTIVES
 
     return OBJECTIVES
 
 
 def _selectors():
-    from edgeprune.selection import SELECTORS
+    from edgeprune.selection.registry import SELECTORS
 
     return SELECTORS.names()
 

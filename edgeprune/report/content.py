@@ -5,7 +5,7 @@ sections every task shares (size, latency, estimates, provenance)."""
 
 from __future__ import annotations
 
-from edgeprune.report.document import Figure, Report, Section, Table
+from edgeprune.document import Figure, Report, Section, Table
 from edgeprune.report.table import summary_rows
 
 

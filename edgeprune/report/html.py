@@ -8,7 +8,7 @@ import base64
 import html
 from pathlib import Path
 
-from edgeprune.report.document import Figure, Report, Table, inline_html
+from edgeprune.document import Figure, Report, Table, inline_html
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232b; margin: 0; background: #f6f7f9; }

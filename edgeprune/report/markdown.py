@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeprune.report.document import Figure, Report, Table
+from edgeprune.document import Figure, Report, Table
 
 
 def table_markdown(table: Table) -> str:

@@ -4,7 +4,7 @@ figures are estimated."""
 
 from __future__ import annotations
 
-from edgeprune.report.figures import pyplot, save_figure
+from edgeprune.plotting import pyplot, save_figure
 
 
 def latency_score_plot(results, decision, layout, task) -> str:

@@ -1,21 +1,21 @@
-"""The typed results of a run: entries, ``results.json`` (version 2, reading version 1), and
-merging several runs for one decision."""
+"""The typed records of a run: entries and ``results.json`` (version 2, reading version 1),
+the decision of ``selection.json``, and merging several runs for one decision."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.results.decision import Check, Decision, Verdict
 from edgeprune.results.entry import Entry, Estimate, Latency, LatencyStats, Memory, Size
 from edgeprune.results.merge import merge_results
 from edgeprune.results.run import SCHEMA, RunResults, compare_with_baseline
 from edgeprune.results.v1 import SCHEMA_V1, upgrade_entry, upgrade_results
 
 
-def load_results(data: dict) -> RunResults:
-    """A parsed ``results.json`` of version 1 or 2 as a :class:`RunResults`."""
-    from edgeprune.tasks import TASKS
-
+def load_results(data: dict, tasks) -> RunResults:
+    """A parsed ``results.json`` of version 1 or 2 as a :class:`RunResults`; ``tasks``: the
+    task registry (``edgeprune.tasks.TASKS``), whose task types each entry's quality."""
     schema = data.get("schema")
     if schema == SCHEMA_V1:
         data = upgrade_results(data)
@@ -23,7 +23,7 @@ def load_results(data: dict) -> RunResults:
         raise EdgepruneError(
             f"results schema {schema!r} is not one this edgeprune reads ({SCHEMA_V1}, {SCHEMA})"
         )
-    task = TASKS.get(data["task"])
+    task = tasks.get(data["task"])
     known = {
         "baseline": load_entry(data["baseline"], task),
         "candidates": [load_entry(c, task) for c in data["candidates"]],
@@ -48,7 +48,7 @@ def load_entry(data: dict, task) -> Entry:
     return Entry.from_dict(upgrade_entry(data), task.quality_type)
 
 
-def read_results(path: str | Path) -> RunResults:
+def read_results(path: str | Path, tasks) -> RunResults:
     """``results.json`` of a run directory, with one clear error when it is not one."""
     from edgeprune.files import read_json
 
@@ -57,12 +57,14 @@ def read_results(path: str | Path) -> RunResults:
         raise EdgepruneError(
             f"{path.parent} has no {path.name} (is it a finished edgeprune run directory?)"
         )
-    return load_results(read_json(path))
+    return load_results(read_json(path), tasks)
 
 
 __all__ = [
     "SCHEMA",
     "SCHEMA_V1",
+    "Check",
+    "Decision",
     "Entry",
     "Estimate",
     "Latency",
@@ -70,6 +72,7 @@ __all__ = [
     "Memory",
     "RunResults",
     "Size",
+    "Verdict",
     "compare_with_baseline",
     "load_entry",
     "load_results",

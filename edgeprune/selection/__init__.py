@@ -10,42 +10,19 @@ Selection reads results and writes nothing; the report draws what a decision ask
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from edgeprune.errors import EdgepruneError
-from edgeprune.registry import Registry
 from edgeprune.results import RunResults
-from edgeprune.selection.constraints import OBJECTIVES, select_by_constraints
-from edgeprune.selection.decision import Check, Decision, Verdict
-from edgeprune.selection.limits import Limit, limits_for
+from edgeprune.results.decision import Check, Decision, Verdict
+from edgeprune.selection.constraints import select_by_constraints
+from edgeprune.selection.limits import limits_for
 from edgeprune.selection.pareto import pareto_front
 from edgeprune.selection.pe import select_by_pe
-
-
-@dataclass(frozen=True)
-class Selector:
-    decide: Callable[..., Decision]  # (results, SelectConfig, task) -> Decision
-    description: str
-    tasks: tuple[str, ...] | None = None  # None: every task
-
-
-SELECTORS: Registry[Selector] = Registry("selector")
-SELECTORS.register(
-    "constraints",
-    Selector(
-        select_by_constraints, "limits against the baseline and the budget, then an objective"
-    ),
-)
-SELECTORS.register(
-    "pe",
-    Selector(select_by_pe, "PE-guided rate selection (Pachon et al. 2023)", ("classification",)),
-)
+from edgeprune.selection.registry import OBJECTIVES, SELECTORS, Selector
 
 
 def decide(results: RunResults, settings) -> Decision:
     """The decision of the selector ``settings.select_by`` (``settings``: a SelectConfig)."""
-    from edgeprune.tasks import TASKS
+    from edgeprune.tasks import TASKS  # a light registry: no cycle through the task's modules
 
     selector = SELECTORS.get(settings.select_by)
     if selector.tasks is not None and results.task not in selector.tasks:
@@ -61,7 +38,6 @@ __all__ = [
     "SELECTORS",
     "Check",
     "Decision",
-    "Limit",
     "Selector",
     "Verdict",
     "decide",

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import Entry, RunResults
-from edgeprune.selection.decision import Check, Decision, Verdict
-from edgeprune.selection.limits import active_limits, limits_for
+from edgeprune.results.decision import Check, Decision, Verdict
+from edgeprune.selection.limits import active_limits, check, limits_for
 from edgeprune.selection.pareto import pareto_front
-
-OBJECTIVES = ("compression", "latency", "accuracy")
+from edgeprune.selection.registry import OBJECTIVES, Selector
 
 
 def _objective_key(entry: Entry, results: RunResults, objective: str, task):
@@ -71,7 +70,7 @@ def select_by_constraints(results: RunResults, settings, task) -> Decision:
         )
     limits = active_limits(task, settings)
     verdicts = [
-        verdict(entry, results, [limit.check(entry, results, value) for limit, value in limits])
+        verdict(entry, results, [check(limit, entry, results, value) for limit, value in limits])
         for entry in results.candidates
     ]
     feasible = [e for e, v in zip(results.candidates, verdicts) if v.feasible]
@@ -102,3 +101,8 @@ def select_by_constraints(results: RunResults, settings, task) -> Decision:
         pareto_front=pareto_front(results.entries, results, task),
         closest=closest,
     )
+
+
+SELECTOR = Selector(
+    select_by_constraints, "limits against the baseline and the budget, then an objective"
+)

@@ -1,59 +1,33 @@
-"""A limit: one selectable figure, where to read it and how to judge it.
-
-The task declares its limits (accuracy drop, ECE increase, mPC, HCC, ... for
-classification); the target's are generic (latency and memory on the target, measured where
-the artifact ran there, else estimated). Each names the ``select`` option that sets it, so
-making a new metric selectable is one ``Limit`` and one option.
-"""
+"""Applying limits (``edgeprune.tasks.Limit``): the task's, and the target's, which every
+task shares (latency and memory on the target, measured where the artifact ran there, else
+estimated)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from edgeprune.results import Entry, RunResults
-from edgeprune.selection.decision import Check
+from edgeprune.results.decision import Check
+from edgeprune.tasks.base import Limit
 
 # Checks are listed by what they protect: the task's quality, the target's budget, then
 # robustness and explanations.
 GROUPS = ("quality", "target", "robustness", "explanation")
 
 
-@dataclass(frozen=True)
-class Limit:
-    name: str  # how checks and reasons name it
-    option: str  # the SelectConfig field that sets it
-    kind: str  # "max" or "min"
-    read: Callable[[Entry, RunResults], tuple[float | None, str]]  # value, how obtained
-    unit: str = ""
-    group: str = "quality"
-    always: bool = False  # False: 0 switches it off
-    long_name: str = ""  # how the report's constraint line names it (default: ``name``)
-
-    def limit_from(self, settings: object) -> float | None:
-        value = getattr(settings, self.option)
-        return value if self.always or value else None
-
-    def check(self, entry: Entry, results: RunResults, limit: float) -> Check:
-        value, source = self.read(entry, results)
-        if value is None:
-            return Check(
-                self.name, None, limit, self.kind, False, float("inf"), source,
-                f"{self.name} not measured for this entry (required: {self.kind} {limit:g})",
-            )  # fmt: skip
-        ok = value <= limit + 1e-12 if self.kind == "max" else value >= limit - 1e-12
-        scale = max(abs(limit), 1e-9)
-        excess = 0.0 if ok else abs(value - limit) / scale
-        sign = ">" if self.kind == "max" else "<"
-        text = f"{self.name} {value:.4g}{self.unit} {sign} {limit:g}{self.unit} allowed" + (
-            f" ({source})" if source != "measured" else ""
-        )
-        return Check(self.name, value, limit, self.kind, ok, excess, source, text)
-
-    @property
-    def label(self) -> str:
-        """``latency on the target <= 4 ms`` style, for the report's constraint line."""
-        return f"{self.long_name or self.name} {'<=' if self.kind == 'max' else '>='}"
+def check(limit: Limit, entry: Entry, results: RunResults, value: float) -> Check:
+    """``limit`` at ``value`` applied to ``entry``: whether it holds, by how much it fails."""
+    measured, source = limit.read(entry, results)
+    if measured is None:
+        return Check(
+            limit.name, None, value, limit.kind, False, float("inf"), source,
+            f"{limit.name} not measured for this entry (required: {limit.kind} {value:g})",
+        )  # fmt: skip
+    ok = measured <= value + 1e-12 if limit.kind == "max" else measured >= value - 1e-12
+    excess = 0.0 if ok else abs(measured - value) / max(abs(value), 1e-9)
+    sign = ">" if limit.kind == "max" else "<"
+    text = f"{limit.name} {measured:.4g}{limit.unit} {sign} {value:g}{limit.unit} allowed" + (
+        f" ({source})" if source != "measured" else ""
+    )
+    return Check(limit.name, measured, value, limit.kind, ok, excess, source, text)
 
 
 def _latency(entry: Entry, results: RunResults) -> tuple[float, str]:

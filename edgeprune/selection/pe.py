@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import Entry, RunResults
-from edgeprune.selection.decision import Decision, Verdict
+from edgeprune.results.decision import Decision, Verdict
+from edgeprune.selection.registry import Selector
 
 DEFAULT_MIN_PE = 0.85  # --min-pe 0 means "the rule's default"
 
@@ -99,3 +100,8 @@ def _reasons(drop: float, pe: float, max_acc_drop: float, min_pe: float) -> list
     if pe < min_pe:
         reasons.append(f"PE-score {pe:.3f} < {min_pe:g}")
     return reasons or ["not selected by the rule that applies (see the explanation)"]
+
+
+SELECTOR = Selector(
+    select_by_pe, "PE-guided rate selection (Pachon et al. 2023)", ("classification",)
+)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from edgeprune.registry import Registry
-from edgeprune.tasks.base import ExplainRequest, Task
-from edgeprune.tasks.classification import ClassificationTask
+from edgeprune.tasks.base import ExplainRequest, Limit, Task
 
+# Names only; a task's module is imported when the task is first used (``TASKS.get``), so
+# the configuration and the results model can name tasks without importing them.
 TASKS: Registry[Task] = Registry("task")
-TASKS.register("classification", ClassificationTask())
+TASKS.register_lazy("classification", "edgeprune.tasks.classification:ClassificationTask")
 
-__all__ = ["TASKS", "ExplainRequest", "Task"]
+__all__ = ["TASKS", "ExplainRequest", "Limit", "Task"]

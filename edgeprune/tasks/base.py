@@ -20,10 +20,40 @@ A task answers, in the order a run needs it:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One selectable figure: where to read it and how selection judges it.
+
+    A task declares its limits (accuracy drop, ECE increase, mPC, HCC, ... for
+    classification); selection adds the target's (latency, memory) and applies them. Each
+    names the ``select`` option that sets it, so making a new metric selectable is one
+    ``Limit`` and one option.
+    """
+
+    name: str  # how checks and reasons name it
+    option: str  # the SelectConfig field that sets it
+    kind: str  # "max" or "min"
+    read: Callable[[Any, Any], tuple[float | None, str]]  # (entry, results) -> value, source
+    unit: str = ""
+    group: str = "quality"  # quality, target, robustness or explanation: the check order
+    always: bool = False  # False: 0 switches it off
+    long_name: str = ""  # how the report's constraint line names it (default: ``name``)
+
+    def limit_from(self, settings: object) -> float | None:
+        value = getattr(settings, self.option)
+        return value if self.always or value else None
+
+    @property
+    def label(self) -> str:
+        """``latency on the target <=`` style, for the report's constraint line."""
+        return f"{self.long_name or self.name} {'<=' if self.kind == 'max' else '>='}"
 
 
 @dataclass(frozen=True)
@@ -45,7 +75,7 @@ class Task(ABC):
     primary_name: str  # "accuracy": what ``primary_score`` is, in words
     outputs: tuple[str, ...]  # artifact outputs scored on every split
     explanation_output: str | None = None  # the extra output the explanations need
-    limits: tuple = ()  # selectable limits (edgeprune.selection.Limit)
+    limits: tuple[Limit, ...] = ()  # what selection may constrain
     pareto_label: str = ""  # the task's Pareto objectives, in words
 
     # ---------------------------------------------------------------- training

@@ -6,7 +6,7 @@ import numpy as np
 
 from edgeprune.cli import main
 from edgeprune.files import read_json
-from edgeprune.results import read_results
+from edgeprune.runs import read_run
 from edgeprune.selection import Decision
 
 
@@ -42,7 +42,7 @@ def test_compress_on_a_device_over_ssh_matches_the_local_run(
         "--latency-iterations", "10", "--latency-warmup", "2", "--latency-batch", "8", "--quiet",
     ]  # fmt: skip
     assert main(flags) == 0
-    results = read_results(out / "results.json")
+    results = read_run(out).results
     for entry in results.entries:
         assert entry.latency.where == "device" and entry.memory.where == "device"
         record = read_json(out / entry.name / "device" / "run.json")
@@ -54,7 +54,7 @@ def test_compress_on_a_device_over_ssh_matches_the_local_run(
         np.testing.assert_allclose(
             remote["logits/clean"], local["logits/clean"], rtol=1e-5, atol=1e-5
         )
-    local_run = read_results(fast_run / "results.json")
+    local_run = read_run(fast_run).results
     assert results.baseline.quality.accuracy == local_run.baseline.quality.accuracy
     decision = Decision.from_dict(read_json(out / "selection.json"))
     assert {v.latency_source for v in decision.verdicts} == {"measured"}

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeprune.metrics import fidelity
-from edgeprune.selection.limits import Limit
-from edgeprune.tasks.base import ExplainRequest, Task
+from edgeprune.tasks.base import ExplainRequest, Limit, Task
 from edgeprune.tasks.classification.quality import (
     CLEAN,
     LOGITS,

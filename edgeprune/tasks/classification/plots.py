@@ -12,9 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from edgeprune.report.figures import pyplot, save_figure
-from edgeprune.results import Entry, RunResults
-from edgeprune.selection import Decision
+from edgeprune.plotting import pyplot, save_figure
+from edgeprune.results import Decision, Entry, RunResults
 
 
 def by_method(results: RunResults) -> dict[str, list[Entry]]:

@@ -3,9 +3,8 @@ calibration, corruption robustness and explanation consistency of the deployed a
 
 from __future__ import annotations
 
-from edgeprune.report.document import Figure, Section, Table
-from edgeprune.results import Entry, RunResults
-from edgeprune.selection import Decision
+from edgeprune.document import Figure, Section, Table
+from edgeprune.results import Decision, Entry, RunResults
 
 
 def _fmt(value: float | None, fmt: str) -> str:

@@ -1,0 +1,44 @@
+"""A finished run directory, opened: its layout, typed results, task and decision.
+
+    run = read_run("runs/resnet18")
+    run.results.baseline.quality.accuracy, run.decision.chosen
+
+This is how the CLI's ``select`` and ``report``, the tools and a user's own scripts read a
+run; the results model itself (``edgeprune.results``) is told the task registry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.files import read_json
+from edgeprune.results import RunResults, read_results
+from edgeprune.rundir import RunLayout
+from edgeprune.selection import Decision
+from edgeprune.tasks import TASKS, Task
+
+
+@dataclass
+class Run:
+    layout: RunLayout
+    results: RunResults
+
+    @property
+    def task(self) -> Task:
+        return TASKS.get(self.results.task)
+
+    @property
+    def decision(self) -> Decision:
+        path = self.layout.selection
+        if not path.is_file():
+            raise EdgepruneError(
+                f"{self.layout.root} has no {path.name}: rerun edgeprune select {self.layout.root}"
+            )
+        return Decision.from_dict(read_json(path))
+
+
+def read_run(run_dir: str | Path) -> Run:
+    layout = RunLayout(Path(run_dir))
+    return Run(layout, read_results(layout.results, TASKS))
