@@ -52,6 +52,7 @@ from edgeprune.targets.bundle import EvalBundle, bundle_written, write_bundle
 from edgeprune.targets.execute import check_device, remote_target
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import DeviceJob
+from edgeprune.targets.runtimes import RUNTIMES
 from edgeprune.tasks import TASKS, Task
 from edgeprune.train import TrainRecipe, train
 
@@ -136,10 +137,11 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     variants, runtime = plan_variants(config.export.precisions, config.export.runtime, target)
     device = config.device.device or None
     remote = remote_target(device, target)[0] is not None
-    if remote and runtime == "tensorrt":
+    if remote and RUNTIMES.get(runtime).runs_where_built:
         raise EdgepruneError(
-            "TensorRT engines only run where they were built: run edgeprune on the device itself for "
-            "engines, or evaluate the ONNX artifacts there over SSH with --runtime onnxruntime"
+            f"{RUNTIMES.get(runtime).display} artifacts only run where they were built: run "
+            "edgeprune on the device itself for them, or evaluate the ONNX artifacts there over "
+            "SSH with --runtime onnxruntime"
         )
     METHODS.get(config.prune.method)
     check_model_name(config.train.model)

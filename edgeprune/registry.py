@@ -12,6 +12,12 @@ from edgeprune.errors import EdgepruneError
 T = TypeVar("T")
 
 
+def import_object(target: str) -> object:
+    """``"package.module:attribute"`` -> that attribute, importing the module."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class Registry(Generic[T]):
     """A mapping from names to objects with an error that lists the known names on a typo.
 
@@ -49,8 +55,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name in self._lazy:
-            module, _, attribute = self._lazy.pop(name).partition(":")
-            value = getattr(importlib.import_module(module), attribute)
+            value = import_object(self._lazy.pop(name))
+            # A class is instantiated once (a task); anything else is the entry itself.
             self._entries[name] = value() if isinstance(value, type) else value
         try:
             return self._entries[name]

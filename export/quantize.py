@@ -39,11 +39,13 @@ import numpy as np
 from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import atomic_path
 from edgeprune.targets.bundle import Preprocess
+from edgeprune.targets.runtimes import RUNTIMES
 
 METHODS = ("minmax", "entropy", "percentile")
 METADATA_KEY = "edgeprune.quantization"
 # OnnxRuntimeRunner options that reproduce TensorRT's INT8 arithmetic on a CPU (see above).
-HOST_RUNNER_OPTIONS = {"graph_optimization": "basic"}
+# How ONNX Runtime runs a QDQ graph on the host: the runtime registry's INT8 variant options.
+HOST_RUNNER_OPTIONS = dict(RUNTIMES.get("onnxruntime").variant_options["int8"])
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,22 @@ def build_engine(
         cuda.close()
 
 
+def engine_for_variant(
+    onnx_path: Path,
+    precision: str,
+    folder: Path,
+    target: TargetProfile | None,
+    calibration_images: np.ndarray | None,
+    preprocess: Preprocess | None,
+    sparse_weights: bool = False,
+) -> tuple[Path, dict]:
+    """The TensorRT runtime's builder of a precision variant (``edgeprune.targets.runtimes``):
+    the engine for ``onnx_path`` (FP32, or INT8 QDQ) in ``folder``, and its build record."""
+    settings = EngineSettings(precision=precision, sparse_weights=sparse_weights)
+    built = build_engine(onnx_path, settings, target, calibration_images, preprocess, folder)
+    return built.path, {"engine": built.record}
+
+
 def _check_version(trt) -> None:
     version = tensorrt_version(trt)
     if version >= (11, 0):  # weak typing (FP16/INT8 flags, calibrators) was removed in 11.0

@@ -1,15 +1,16 @@
 """Runtimes by name: what runs an artifact, here or on a device.
 
-A runtime is data plus a runner class named by its import path, so that this registry
-imports no runtime library: ``RUNTIMES.get("tensorrt")`` works on a machine without
-TensorRT, and the runner module is imported only when a runner is created. Everything that
-used to compare runtime strings asks the entry instead: which runner to build, which module
-a device must import (``edgeprune.targets.remote``'s check), which artifact files it runs
-(``edgeprune evaluate``'s ``--runtime auto``), which precision variants it builds, how a
-variant is named, and which job settings its runner takes.
+A runtime is data plus a runner class (and, where it needs one, an artifact builder) named
+by import path, so that this registry imports no runtime library: ``RUNTIMES.get("tensorrt")``
+works on a machine without TensorRT, and a runner module is imported only when a runner is
+created. Everything that used to compare runtime strings asks the entry instead: which runner
+to build, which module a device must import (``edgeprune.targets.remote``'s check), which
+artifact files it runs (``edgeprune evaluate --runtime auto``), which precision variants it
+builds and how (``edgeprune.measure.artifacts``), how a variant is named and run, whether
+``--runtime auto`` prefers it, and whether its artifacts run only where they were built.
 
 Adding a runtime (TFLite, a PyTorch runner, ...) is one runner module under ``runners/`` and
-one ``RUNTIMES.register`` call here.
+one ``RUNTIMES.register`` call here, plus its builder if its artifact is not the ONNX file.
 
 Torch-free and Python 3.8-compatible: this module runs on the device.
 """
@@ -39,6 +40,16 @@ class Runtime:
     variant_prefix: str = ""  # variant names: ``<entry>@<prefix><precision>``
     job_settings: tuple[str, ...] = ()  # DeviceJob fields its runner takes as options
     default_options: dict[str, Any] = field(default_factory=dict)
+    # "module:function" making its artifact from the (QDQ) ONNX file of a variant, on the
+    # host side (``(onnx, precision, folder, inputs) -> (artifact, record)``); None: the ONNX
+    # file is the artifact.
+    builder: str | None = None
+    # Per variant precision: runner options, and why its latency is not the target's.
+    variant_options: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    variant_notes: dict[str, str] = field(default_factory=dict)
+    preferred: bool = False  # ``--runtime auto`` picks it where it is installed
+    builds_target_precision: bool = False  # ``--precisions auto``: the target's precision
+    runs_where_built: bool = False  # its artifacts run only on the machine that built them
 
     def available(self) -> bool:
         """Whether this machine can import the runtime (without importing it)."""
@@ -73,6 +84,12 @@ RUNTIMES.register(
         # INT8 as a QDQ graph, measured on the host; FP16 needs a GPU runtime.
         variant_precisions=("int8",),
         job_settings=("threads", "providers"),
+        # A QDQ graph at ONNX Runtime's basic level runs Q/DQ as written (edgeprune.export.quantize)
+        variant_options={"int8": (("graph_optimization", "basic"),)},
+        variant_notes={
+            "int8": "INT8 QDQ graph run at ONNX Runtime's basic optimisation level (quantize-dequantize "
+            "in FP32 arithmetic, as TensorRT computes it): accuracy and calibration are INT8's, the time is not"
+        },
     ),
 )
 RUNTIMES.register(
@@ -86,8 +103,20 @@ RUNTIMES.register(
         suffixes=(".engine", ".plan", ".trt"),
         variant_precisions=("fp32", "fp16", "int8"),
         variant_prefix="trt-",
+        builder="edgeprune.export.tensorrt_build:engine_for_variant",
+        preferred=True,
+        builds_target_precision=True,
+        runs_where_built=True,  # an engine holds kernels chosen for the GPU that built it
     ),
 )
+
+
+def auto_runtime() -> Runtime:
+    """``--runtime auto``: a preferred runtime installed here (TensorRT), else ONNX Runtime."""
+    for name in RUNTIMES.names():
+        if RUNTIMES.get(name).preferred and RUNTIMES.get(name).available():
+            return RUNTIMES.get(name)
+    return RUNTIMES.get("onnxruntime")
 
 
 def runtime_for_artifact(path: str) -> Runtime:

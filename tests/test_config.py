@@ -65,3 +65,79 @@ def test_malformed_toml_is_a_user_error(tmp_path):
 def test_invalid_values(values, message):
     with pytest.raises(EdgepruneError, match=message):
         build_config(values)
+
+
+def test_options_are_read_by_section_and_written_flat():
+    from edgeprune.config import OPTIONS, section_keys
+
+    config = build_config({}, {"latency-batch": "8", "method": "fpgm", "max-acc-drop": "2"})
+    assert config.measure.latency_batch == 8 and config.prune.method == "fpgm"
+    assert config.value("max-acc-drop") == 2.0 and config.flat()["latency-batch"] == 8
+    assert {ref.section for ref in OPTIONS.values()} == {
+        "data", "train", "prune", "export", "measure", "explain", "select", "device", "",
+    }  # fmt: skip
+    assert section_keys("select") == (
+        "max-acc-drop", "max-ece-increase", "max-latency-ms", "max-memory-mb", "min-mpc",
+        "min-rpc", "min-hcc", "min-pe", "objective", "select-by",
+    )  # fmt: skip
+
+
+def test_what_decides_a_baseline_is_derived_from_the_options():
+    from edgeprune.config import BASELINE_KEYS, RESULT_KEYS
+
+    # the review found runs differing in these merged silently
+    for key in ("batch-size", "optimizer", "schedule", "input-size", "model", "seed", "data"):
+        assert key in BASELINE_KEYS
+    for key in ("finetune-epochs", "method", "max-acc-drop", "latency-iterations", "target"):
+        assert key not in BASELINE_KEYS
+    assert set(BASELINE_KEYS) <= set(RESULT_KEYS)  # what shapes the baseline shapes candidates
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"runtime": "tflite"}, "runtime must be auto, onnxruntime or tensorrt, got 'tflite'"),
+        ({"select-by": "best"}, "select-by must be constraints or pe"),
+        ({"objective": "speed"}, "objective must be compression, latency or accuracy"),
+        ({"task": "detection"}, "task must be classification"),
+        ({"hcc-method": "gradcam+"}, "hcc-method must be cam, gradcam, gradcam++ or scorecam"),
+        ({"optimizer": "adam"}, "optimizer must be sgd or adamw"),
+        ({"onnx-cleanup": "slim"}, "onnx-cleanup must be none, onnxslim or onnxsim"),
+        ({"corruptions": "cifar-c:/x"}, "unknown corruption source 'cifar-c'"),
+        ({"precisions": "fp8"}, "unknown precision 'fp8'"),
+    ],
+)
+def test_choices_come_from_the_registries_that_own_them(values, message):
+    with pytest.raises(EdgepruneError, match=message.replace("+", r"\+")):
+        build_config(values)
+
+
+def test_help_shows_choices_and_defaults_from_the_options(capsys):
+    from edgeprune.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["compress", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "runtime of the variants (auto: TensorRT when importable here) (auto | onnxruntime | tensorrt)"
+        in text
+    )
+    assert "--latency-batch BATCH throughput batch size timed besides batch 1 (default: 64)" in text
+    assert "corruption evaluation: auto (generate:1000" in text
+
+
+def test_a_run_toml_from_before_new_options_still_opens(tmp_path):
+    """Options added since a run was made count as their defaults when it is resumed."""
+    from edgeprune.pipeline import open_run_dir
+
+    config = build_config({}, {"out": str(tmp_path / "run")})
+    open_run_dir(config)
+    toml = config.run_dir / "run.toml"
+    kept = [
+        line for line in toml.read_text().splitlines() if not line.startswith(("task", "pe-method"))
+    ]
+    toml.write_text("\n".join(kept) + "\n")
+    open_run_dir(config)  # no "made with different settings"
+    changed = build_config({}, {"out": str(tmp_path / "run"), "pe-method": "gradcam"})
+    with pytest.raises(EdgepruneError, match="pe-method = 'gradcam\\+\\+' \\(now 'gradcam'\\)"):
+        open_run_dir(changed)

@@ -291,3 +291,21 @@ def test_masking_methods_keep_their_zeros_through_fine_tuning_into_the_onnx_file
         assert "one candidate instead of ratios 0.25, 0.5" in capsys.readouterr().err
     else:
         assert "no faster" in pruning["note"]
+
+
+def test_latency_batch_1_runs_and_its_report_can_be_written_again(fast_run, tmp_path, capsys):
+    """Found in review: --latency-batch 1 passed validation, then the summary table raised a
+    bare StopIteration after results.json was written, so every rerun and report crashed."""
+    out = tmp_path / "b1"
+    flags = [
+        "compress", "--out", str(out), "--weights", str(fast_run / "baseline" / "model.pt"),
+        "--ratios", "0.5", "--finetune-epochs", "1", "--corruptions", "none",
+        "--explain-images", "16", "--latency-iterations", "10", "--latency-batch", "1", "--quiet",
+    ]  # fmt: skip
+    assert main(flags) == 0
+    assert "host img/s (measured, b1)" in capsys.readouterr().out
+    assert main(flags) == 0  # the rerun reuses everything and prints the table again
+    assert main(["report", str(out)]) == 0
+    results = _results(out)
+    assert results.baseline.latency.batch_sizes == [1]
+    assert sorted(results.baseline.estimate.latency) == [1]

@@ -20,9 +20,10 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import read_json, write_json, write_npz
+from edgeprune.registry import import_object
 from edgeprune.rundir import EntryLayout, variant_name
 from edgeprune.targets.profile import TargetProfile
-from edgeprune.targets.runtimes import RUNTIMES, runtime_for_artifact
+from edgeprune.targets.runtimes import RUNTIMES, auto_runtime, runtime_for_artifact
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def export_fp32(
         info["path"] = layout.onnx.name
         write_json(layout.export_info, info)
     info = read_json(layout.export_info)
-    return Artifact(layout.onnx, "onnxruntime", "fp32", info, graph=layout.onnx)
+    runtime = runtime_for_artifact(str(layout.onnx)).name
+    return Artifact(layout.onnx, runtime, "fp32", info, graph=layout.onnx)
 
 
 @dataclass(frozen=True)
@@ -76,23 +78,21 @@ def plan_variants(
 ) -> tuple[list[Variant], str]:
     """The variants to build besides the FP32 ONNX entries, and the runtime they run on.
 
-    ``precisions``: ``auto`` (none on ONNX Runtime; the target's precision with TensorRT) or a
-    comma-separated list. ``runtime``: ``auto`` (TensorRT when it is importable here) or a
-    runtime's name; each runtime says which precisions it builds.
+    ``precisions``: ``auto`` (the target's precision on a runtime that builds it, TensorRT;
+    none on ONNX Runtime) or a comma-separated list. ``runtime``: ``auto`` (a preferred
+    runtime installed here, TensorRT, else ONNX Runtime) or a runtime's name; each runtime
+    says which precisions it builds.
     """
-    tensorrt = RUNTIMES.get("tensorrt")
-    if runtime == "auto":
-        runtime = "tensorrt" if tensorrt.available() else "onnxruntime"
-    chosen = RUNTIMES.get(runtime)
+    chosen = auto_runtime() if runtime == "auto" else RUNTIMES.get(runtime)
     if not chosen.available():
         raise EdgepruneError(
-            f"--runtime {runtime}: {chosen.display} is not importable here ({chosen.install})"
+            f"--runtime {chosen.name}: {chosen.display} is not importable here ({chosen.install})"
         )
     if precisions == "auto":
-        wanted = [target.runtime.precision] if runtime == "tensorrt" else []
+        wanted = [target.runtime.precision] if chosen.builds_target_precision else []
     else:
         wanted = [p.strip() for p in precisions.split(",") if p.strip()]
-    if runtime == "onnxruntime":
+    if chosen.name == runtime_for_artifact(".onnx").name:
         wanted = [p for p in wanted if p != "fp32"]  # the FP32 ONNX entries already are that
     unsupported = [p for p in wanted if p not in chosen.variant_precisions]
     if unsupported:
@@ -103,7 +103,7 @@ def plan_variants(
             if able
             else f"no runtime builds {unsupported[0]} variants"
         )
-    return [Variant(runtime, p) for p in dict.fromkeys(wanted)], runtime
+    return [Variant(chosen.name, p) for p in dict.fromkeys(wanted)], chosen.name
 
 
 @dataclass(frozen=True)
@@ -127,15 +127,7 @@ def build_variant(
             raise EdgepruneError(f"{layout.folder} has no {variant.suffix} artifact to reuse")
         _build(base, layout, variant, inputs)
     info = read_json(layout.variant_info)
-    note, options = None, ()
-    if variant.runtime == "onnxruntime" and variant.precision == "int8":
-        from edgeprune.export.quantize import HOST_RUNNER_OPTIONS
-
-        options = tuple(HOST_RUNNER_OPTIONS.items())
-        note = (
-            "INT8 QDQ graph run at ONNX Runtime's basic optimisation level (quantize-dequantize in FP32 "
-            "arithmetic, as TensorRT computes it): accuracy and calibration are INT8's, the time is not"
-        )
+    runtime = RUNTIMES.get(variant.runtime)
     return Artifact(
         layout.artifact(info["artifact"]),
         variant.runtime,
@@ -143,8 +135,8 @@ def build_variant(
         info,
         graph=base.onnx,
         estimate_precision=variant.precision,
-        runner_options=options,
-        latency_note=note,
+        runner_options=runtime.variant_options.get(variant.precision, ()),
+        latency_note=runtime.variant_notes.get(variant.precision),
     )
 
 
@@ -160,22 +152,20 @@ def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: Var
         )
         info["quantization"] = quantized.describe()
         source = layout.onnx
-    if variant.runtime == "tensorrt":
-        from edgeprune.export.tensorrt_build import EngineSettings, build_engine
-
-        settings = EngineSettings(precision=variant.precision, sparse_weights=inputs.sparse_weights)
-        built = build_engine(
+    builder = RUNTIMES.get(variant.runtime).builder
+    if builder is None:  # the (QDQ) ONNX file is what this runtime runs
+        artifact = source
+    else:  # e.g. a TensorRT engine built from it
+        artifact, record = import_object(builder)(
             source,
-            settings,
+            variant.precision,
+            layout.folder,
             inputs.target,
             inputs.calibration_images,
             inputs.preprocess,
-            layout.folder,
+            inputs.sparse_weights,
         )
-        info["engine"] = built.record
-        artifact = built.path
-    else:
-        artifact = source
+        info.update(record)
     info["artifact"] = artifact.name
     if base.cam_head.exists():  # the same linear head explains the variant's feature maps
         shutil.copyfile(base.cam_head, layout.cam_head)

@@ -446,3 +446,23 @@ def test_procedural_frost_looks_like_frost():
     assert 120 < means.mean() < 200  # bright
     assert means[2] > means[1] > means[0]  # bluish white
     assert 10 < layer.reshape(len(layer), -1).std(axis=1).mean() < 45  # textured, not flat
+
+
+def test_corruption_sources_are_a_registry_that_the_configuration_reads(tmp_path):
+    from edgeprune.data.corruption_source import (
+        CORRUPTION_SOURCES,
+        parse_corruption_source,
+        source_syntax,
+    )
+    from edgeprune.errors import EdgepruneError
+
+    assert CORRUPTION_SOURCES.names() == ["auto", "cifar10-c", "generate", "none"]
+    assert source_syntax().startswith("auto (generate:1000") and source_syntax().endswith("| none")
+    assert parse_corruption_source("auto", (32, 32, 3), 359).limit == 359
+    assert parse_corruption_source("auto", (224, 224, 3), 5000).limit == 100
+    assert parse_corruption_source("generate:50", (32, 32, 3), 359).limit == 50
+    assert parse_corruption_source("", (32, 32, 3), 359).kind == "none"
+    folder = parse_corruption_source(f"cifar10-c:{tmp_path}", (32, 32, 3), 10)
+    assert folder.kind == "folder" and folder.folder == tmp_path
+    with pytest.raises(EdgepruneError, match="unknown corruption source 'generat'.*did you mean"):
+        parse_corruption_source("generat:5", (32, 32, 3), 359)

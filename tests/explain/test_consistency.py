@@ -178,3 +178,40 @@ def test_targets_follow_the_setting(tmp_path):
     assert np.array_equal(own["targets"], outputs["logits/clean"].argmax(1))
     assert np.array_equal(by_label["targets"], labels)
     assert np.array_equal(original["targets"], reference["targets"])
+
+
+def test_the_cam_methods_are_one_registry():
+    from edgeprune.explain.closed_form import CLOSED_FORM_METHODS
+    from edgeprune.explain.methods import CAM_METHODS
+    from edgeprune.explain.torch_cam import TORCH_CAM_METHODS
+
+    assert CAM_METHODS.names() == ["cam", "gradcam", "gradcam++", "scorecam"]
+    assert CLOSED_FORM_METHODS == ("cam", "gradcam", "gradcam++")
+    assert TORCH_CAM_METHODS == tuple(CAM_METHODS.names())
+    assert CAM_METHODS.get("gradcam++").display == "Grad-CAM++"
+
+
+@pytest.mark.parametrize(
+    "hcc_method, pe_method, path",
+    [("cam", "gradcam", ARTIFACT_PATH), ("gradcam", "scorecam", PYTORCH_PATH)],
+)
+def test_the_configured_cam_methods_make_the_maps(tmp_path, hcc_method, pe_method, path):
+    """A method with a closed form explains the artifact; Score-CAM needs the PyTorch model."""
+    model = GapNet()
+    images, labels, outputs, setup = _run(model, tmp_path)
+    settings = ExplanationSettings(hcc_method=hcc_method, pe_method=pe_method)
+    data = entry_maps(
+        EntryLayout(tmp_path).cam_head,
+        outputs,
+        labels,
+        images,
+        model,
+        setup.normalize,
+        settings,
+        None,
+    )
+    assert data["path"] == path and {hcc_method, pe_method} <= set(data)
+    result = consistency(data, data, settings)
+    assert result["hcc"] == pytest.approx(1.0) and result["pe"] == pytest.approx(1.0)
+    assert result["settings"]["hcc_method"] == hcc_method
+    assert result["settings"]["pe_method"] == pe_method

@@ -203,3 +203,32 @@ def test_device_entry_point_runs_an_engine(fake_tensorrt, models, tmp_path):
         latency = record["latency"][size]
         assert latency["iterations"] >= 10
         assert {"h2d_ms", "compute_ms", "d2h_ms"} <= set(latency)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_a_tensorrt_variant_is_built_through_the_runtime_registry(
+    fake_tensorrt, models, tmp_path, precision
+):
+    """compress's variant loader asks the runtime for its builder; for TensorRT that is the
+    engine, from the FP32 ONNX file or, for INT8, from its QDQ graph."""
+    import shutil
+
+    from edgeprune.measure import Variant, VariantInputs, build_variant
+    from edgeprune.rundir import EntryLayout
+
+    base = EntryLayout(tmp_path / "baseline")
+    base.folder.mkdir()
+    shutil.copyfile(models["dynamic"], base.onnx)
+    variant = Variant("tensorrt", precision)
+    layout = EntryLayout(tmp_path / variant.name("baseline"))
+    inputs = VariantInputs(
+        models["images"][:64], models["bundle"].preprocess, load_target("jetson-orin-nano")
+    )
+    artifact = build_variant(base, layout, variant, inputs)
+    assert artifact.runtime == "tensorrt" and artifact.path.suffix == ".engine"
+    assert artifact.path.name.endswith(f".trt10.3.{precision}.engine")
+    assert artifact.graph == base.onnx and artifact.estimate_precision == precision
+    info = json.loads(layout.variant_info.read_text())
+    assert info["engine"]["precision"] == precision and info["artifact"] == artifact.path.name
+    assert ("quantization" in info) == (precision == "int8")  # explicit INT8 from a QDQ graph
+    assert build_variant(base, layout, variant, None) == artifact  # built once, then reused

@@ -1,0 +1,157 @@
+"""The typed results model: version 2 round trips, and the version-1 reader opens what the
+previous edgeprune wrote (real files, tests/results/data) with every figure carried over."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.files import write_json
+from edgeprune.results import (
+    SCHEMA,
+    Decision,
+    Latency,
+    load_entry,
+    load_results,
+    read_results,
+)
+from edgeprune.tasks import TASKS
+
+DATA = Path(__file__).with_name("data")
+CLASSIFICATION = TASKS.get("classification")
+
+
+def _load(name: str) -> dict:
+    with gzip.open(DATA / name) as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="module")
+def v1() -> dict:
+    return _load("v1-results.json.gz")
+
+
+def test_version_1_opens_with_every_figure_where_version_2_keeps_it(v1):
+    results = load_results(v1, TASKS)
+    assert results.task == "classification"
+    assert [e.name for e in results.entries] == [
+        v1["baseline"]["name"],
+        *[c["name"] for c in v1["candidates"]],
+    ]
+    for entry, old in zip(results.entries, [v1["baseline"], *v1["candidates"]]):
+        q = entry.quality
+        assert q.accuracy == old["accuracy"] and q.n == old["n"]
+        assert q.calibration.ece == old["calibration"]["ece"]
+        assert q.calibration.brier == old["calibration"]["brier"]
+        assert q.splits == old["corruption_splits"]
+        assert q.corruption.mpc == old["corruption"]["mPC"]
+        assert q.corruption.mce == old["corruption"]["mCE"]
+        assert q.corruption.per_severity == old["corruption"]["per_severity"]
+        # latency batches apart from their metadata
+        batches = sorted(int(k) for k in old["latency"] if k.isdigit())
+        assert entry.latency.batch_sizes == batches
+        assert entry.latency.at(1).p50_ms == old["latency"]["1"]["p50_ms"]
+        assert entry.latency.where == old["latency"]["where"]
+        assert entry.estimate.latency_ms(1) == old["target_estimate"]["latency"]["1"]["latency_ms"]
+        assert entry.estimate.precision == old["target_estimate"]["precision"]
+        assert entry.vs_baseline == old["vs_baseline"]
+        assert entry.explanation == old["explanation"]
+        assert entry.fidelity == old["fidelity"]
+        assert entry.size.macs == old["size"]["macs"]
+        assert entry.precision == old.get("precision", "fp32")
+    int8 = results.entry("l1-filter-0.50@int8")
+    assert int8.is_variant and int8.variant_of == "l1-filter-0.50" and int8.series == "int8"
+    assert int8.latency.representative is False and int8.latency.note
+
+
+def test_version_2_round_trips_without_loss(v1):
+    results = load_results(v1, TASKS)
+    written = json.loads(json.dumps(results.to_dict(), default=float))
+    assert written["schema"] == SCHEMA
+    again = load_results(written, TASKS)
+    assert again.to_dict() == written
+    # what the model writes is what it reads: no field lost or renamed on the way
+    for entry in written["candidates"]:
+        assert set(entry["quality"]["corruption"]) >= {"mPC", "rPC", "mCE", "relative_mCE"}
+        assert set(entry["latency"]["batches"]) == {"1", "4"}
+
+
+def test_a_cached_version_1_metrics_file_reads_as_an_entry():
+    entry = load_entry(_load("v1-metrics.json.gz"), CLASSIFICATION)
+    assert entry.name == "l1-filter-0.50" and entry.method == "l1-filter"
+    assert entry.pruning["kind"] == "structured" and entry.finetune["recipe"]["epochs"] == 1
+    assert entry.estimate is None  # version 1 cached the measurement, not the estimate
+
+
+def test_latency_accessors():
+    latency = Latency.from_dict(
+        {
+            "where": "host",
+            "runtime": "onnxruntime",
+            "batches": {
+                "8": {**_stats(8), "compute_ms": {"p50_ms": 1.0}},
+                "1": _stats(1),
+            },
+        }
+    )
+    assert latency.batch_sizes == [1, 8] and latency.throughput_batch == 8
+    assert latency.at(8).details == {"compute_ms": {"p50_ms": 1.0}}
+    assert latency.to_dict()["batches"]["8"]["compute_ms"] == {"p50_ms": 1.0}
+    only_one = Latency.from_dict({"where": "host", "runtime": "x", "batches": {"1": _stats(1)}})
+    assert only_one.throughput_batch == 1  # --latency-batch 1: batch 1 is the throughput batch
+
+
+def _stats(batch: int) -> dict:
+    return {
+        "batch_size": batch, "warmup": 1, "iterations": 10, "mean_ms": 1.0, "std_ms": 0.1,
+        "min_ms": 0.9, "max_ms": 1.2, "p50_ms": 1.0, "p90_ms": 1.1, "p95_ms": 1.1, "p99_ms": 1.2,
+        "throughput_ips": batch * 1000.0,
+    }  # fmt: skip
+
+
+def test_unknown_schema_and_missing_file_are_one_clear_error(tmp_path, v1):
+    with pytest.raises(EdgepruneError, match="results schema 'edgeprune-results/9'"):
+        load_results({**v1, "schema": "edgeprune-results/9"}, TASKS)
+    with pytest.raises(EdgepruneError, match="has no results.json"):
+        read_results(tmp_path / "results.json", TASKS)
+
+
+@pytest.mark.parametrize("name", ["v1-selection-constraints.json.gz", "v1-selection-pe.json.gz"])
+def test_version_1_selection_reads_as_a_decision(name):
+    old = _load(name)
+    decision = Decision.from_dict(old)
+    assert decision.chosen == old["chosen"] and decision.explanation == old["explanation"]
+    assert [v.name for v in decision.verdicts] == [c["name"] for c in old["candidates"]]
+    assert [v.feasible for v in decision.verdicts] == [c["feasible"] for c in old["candidates"]]
+    if old.get("by") == "pe":
+        assert (
+            decision.selector == "pe"
+            and decision.settings["min_pe"] == old["constraints"]["min_pe"]
+        )
+        assert decision.notes["pe_monotonic"] == old["pe_monotonic"]
+        assert decision.verdicts[0].details["pe"] == old["candidates"][0]["pe"]
+    else:
+        assert decision.selector == "constraints" and decision.pareto_front == old["pareto_front"]
+        assert decision.verdicts[0].checks[0].kind == "max"  # accuracy drop
+    assert Decision.from_dict(decision.to_dict()) == decision
+
+
+def test_select_and_report_open_a_version_1_run_directory(tmp_path, v1, capsys):
+    from edgeprune.cli import main
+    from edgeprune.runs import read_run
+
+    run = tmp_path / "old"
+    run.mkdir()
+    write_json(run / "results.json", v1)
+    write_json(run / "selection.json", _load("v1-selection-constraints.json.gz"))
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.html").is_file() and (run / "results.csv").is_file()
+    assert main(["select", str(run), "--max-acc-drop", "100", "--max-ece-increase", "1"]) == 0
+    decision = read_run(run).decision
+    assert decision.chosen is not None and "selected:" in capsys.readouterr().out
+    shutil.rmtree(run)

@@ -1,0 +1,157 @@
+"""Constraint-based selection on hand-built results: every limit, every objective, the Pareto
+front, the closest candidates when nothing qualifies, measured against estimated figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.selection import SELECTORS, decide, limits_for, pareto_front
+from edgeprune.tasks import TASKS
+
+TASK = TASKS.get("classification")
+
+
+@pytest.fixture
+def sweep(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, macs=1000, mpc=0.80, rpc=0.84,
+                 hcc=1.0, pe=1.0, target_ms=1.0, memory_mb=10)  # fmt: skip
+    a = entry("a", 0.25, accuracy=0.948, ece=0.025, macs=700, mpc=0.79, rpc=0.83,
+              hcc=0.97, pe=0.90, target_ms=0.8, memory_mb=8)  # fmt: skip
+    b = entry("b", 0.50, accuracy=0.940, ece=0.040, macs=400, mpc=0.74, rpc=0.79,
+              hcc=0.90, pe=0.80, target_ms=0.6, memory_mb=6)  # fmt: skip
+    c = entry("c", 0.75, accuracy=0.900, ece=0.090, macs=200, mpc=0.60, rpc=0.67,
+              hcc=0.70, pe=0.60, target_ms=0.5, memory_mb=4)  # fmt: skip
+    return results(base, a, b, c), settings
+
+
+def _chosen(results, settings, **limits):
+    return decide(results, settings(**limits))
+
+
+def test_the_default_limits_pick_the_most_compressed_within_them(sweep):
+    results, settings = sweep
+    decision = _chosen(results, settings)  # acc drop <= 1 pp, ECE increase <= 0.01
+    assert decision.chosen == "a" and decision.selector == "constraints"
+    by_name = {v.name: v for v in decision.verdicts}
+    assert by_name["b"].binding == "ECE increase" and not by_name["b"].feasible
+    assert by_name["c"].reasons == [
+        "accuracy drop 5pp > 1pp allowed".replace("5pp", "5 pp").replace("1pp", "1 pp"),
+        "ECE increase 0.07 > 0.01 allowed",
+    ]
+    assert by_name["c"].binding == "ECE increase"  # 6x over its limit against 4x
+    assert "MACs -30.0 %, accuracy -0.20 pp, ECE +0.0050, 0.800 ms on jetson-x, estimated" in (
+        decision.explanation
+    )
+
+
+@pytest.mark.parametrize(
+    "limits, feasible",
+    [
+        ({"max_acc_drop": 1.0, "max_ece_increase": 1.0}, {"a", "b"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 0.02}, {"a", "b"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "max_latency_ms": 0.6}, {"b", "c"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "max_memory_mb": 7}, {"b", "c"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "min_mpc": 0.75}, {"a"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "min_rpc": 0.70}, {"a", "b"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "min_hcc": 0.95}, {"a"}),
+        ({"max_acc_drop": 100, "max_ece_increase": 1, "min_pe": 0.8}, {"a", "b"}),
+    ],
+    ids=["accuracy", "ece", "latency", "memory", "mpc", "rpc", "hcc", "pe"],
+)
+def test_every_limit_decides_feasibility(sweep, limits, feasible):
+    results, settings = sweep
+    decision = _chosen(results, settings, **limits)
+    assert {v.name for v in decision.verdicts if v.feasible} == feasible
+    # a limit off (0) is not checked; one on is recorded with its value
+    for option, value in limits.items():
+        assert decision.settings[option] == value
+
+
+def test_a_limit_at_zero_is_off_except_the_two_that_always_apply(sweep):
+    results, settings = sweep
+    decision = _chosen(results, settings, max_acc_drop=0, max_ece_increase=0)
+    assert decision.settings["max_acc_drop"] == 0 and decision.settings["min_pe"] is None
+    assert decision.chosen is None  # every candidate loses accuracy and ECE
+
+
+@pytest.mark.parametrize(
+    "objective, chosen", [("compression", "c"), ("latency", "c"), ("accuracy", "a")]
+)
+def test_every_objective(sweep, objective, chosen):
+    results, settings = sweep
+    decision = _chosen(results, settings, max_acc_drop=100, max_ece_increase=1, objective=objective)
+    assert decision.chosen == chosen
+    assert decision.objective.startswith(
+        {
+            "compression": "largest compression",
+            "latency": "lowest latency",
+            "accuracy": "highest accuracy",
+        }[objective]  # fmt: skip
+    )
+
+
+def test_compression_ranks_masking_methods_by_their_nonzero_weights(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
+    dense = entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800)
+    sparser = entry("u-0.50", 0.50, accuracy=0.9, ece=0.02, nonzero=500)
+    decision = decide(results(base, sparser, dense), settings())
+    assert decision.chosen == "u-0.50"  # same MACs, fewer nonzero parameters
+
+
+def test_nothing_feasible_keeps_the_baseline_and_names_the_closest(sweep):
+    results, settings = sweep
+    decision = _chosen(results, settings, max_acc_drop=0.1, max_ece_increase=0.001)
+    assert decision.chosen is None and "keep the unpruned baseline" in decision.explanation
+    assert decision.closest == ["a", "b", "c"]  # smallest total relative excess first
+    assert "closest: a, b, c" in decision.explanation
+
+
+def test_a_figure_that_was_not_measured_fails_its_limit(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
+    bare = entry("a", 0.5, accuracy=0.9, ece=0.02)  # no corruption, no explanations
+    decision = decide(results(base, bare), settings(min_mpc=0.5))
+    verdict = decision.verdicts[0]
+    assert not verdict.feasible and verdict.reasons == [
+        "mPC not measured for this entry (required: min 0.5)"
+    ]
+
+
+def test_latency_is_measured_on_a_host_target_and_estimated_elsewhere(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.9, ece=0.02, host_ms=2.0, target_ms=1.0)
+    cand = entry("a", 0.5, accuracy=0.9, ece=0.02, host_ms=1.5, target_ms=0.7)
+    on_jetson = decide(results(base, cand), settings(max_latency_ms=0.8))
+    assert on_jetson.verdicts[0].latency_source == "estimated" and on_jetson.chosen == "a"
+    on_host = decide(results(base, cand, host_target=True), settings(max_latency_ms=0.8))
+    check = on_host.verdicts[0].checks[-1]
+    assert on_host.verdicts[0].latency_source == "measured" and on_host.chosen is None
+    assert check.name == "latency" and check.value == 1.5 and "(estimated)" not in check.text
+
+
+def test_the_pareto_front_keeps_only_undominated_entries(make):
+    entry, results, _ = make
+    base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, target_ms=1.0)
+    better = entry("better", 0.25, accuracy=0.95, ece=0.02, target_ms=0.8)  # dominates base
+    worse = entry("worse", 0.5, accuracy=0.90, ece=0.05, target_ms=0.9)  # dominated by better
+    fast = entry("fast", 0.75, accuracy=0.80, ece=0.10, target_ms=0.3)
+    run = results(base, better, worse, fast)
+    assert pareto_front(run.entries, run, TASK) == ["better", "fast"]
+
+
+def test_checks_come_in_the_order_of_what_they_protect():
+    names = [limit.name for limit in limits_for(TASK)]
+    assert names == ["accuracy drop", "ECE increase", "latency", "memory", "mPC", "rPC", "HCC",
+                     "PE-score"]  # fmt: skip
+
+
+def test_unknown_selector_and_objective_are_user_errors(sweep):
+    results, settings = sweep
+    with pytest.raises(EdgepruneError, match="unknown selector 'pareto'"):
+        decide(results, settings(select_by="pareto"))
+    with pytest.raises(EdgepruneError, match="objective must be one of"):
+        decide(results, settings(objective="speed"))
+    assert SELECTORS.names() == ["constraints", "pe"]

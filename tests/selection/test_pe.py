@@ -1,0 +1,83 @@
+"""PE-guided rate selection (Pachon et al. 2023) on hand-built results: each branch of the rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.selection import decide
+
+
+def _run(make, accuracy, pe, **extra):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, hcc=1.0, pe=1.0)
+    candidates = [
+        entry(f"m-{r:.2f}", r, accuracy=a, ece=0.02, hcc=0.9, pe=p, **extra)
+        for r, a, p in zip((0.25, 0.5, 0.75), accuracy, pe)
+    ]
+    return results(base, *candidates), settings
+
+
+def test_both_falling_picks_the_largest_rate_within_the_accuracy_drop(make):
+    run, settings = _run(make, (0.948, 0.945, 0.90), (0.95, 0.90, 0.70))
+    decision = decide(run, settings(select_by="pe", max_acc_drop=1.0))
+    assert decision.chosen == "m-0.50" and not decision.needs_confirmation
+    assert decision.notes["accuracy_monotonic"] and decision.notes["pe_monotonic"]
+    rejected = {v.name: v.reasons for v in decision.rejected}
+    # the reasons name every condition an unchosen rate misses
+    assert rejected == {"m-0.75": ["accuracy drop 5.00 pp > 1 pp allowed", "PE-score 0.700 < 0.85"]}
+    assert decision.settings == {"max_acc_drop": 1.0, "min_pe": 0.85}  # --min-pe 0: the default
+
+
+def test_fluctuating_accuracy_with_falling_pe_trusts_the_maps(make):
+    # accuracy goes up again at 0.75 (more than one test image): no monotone trend
+    run, settings = _run(make, (0.93, 0.92, 0.94), (0.95, 0.88, 0.70))
+    decision = decide(run, settings(select_by="pe", max_acc_drop=1.0, min_pe=0.85))
+    assert not decision.notes["accuracy_monotonic"] and decision.notes["pe_monotonic"]
+    assert decision.chosen == "m-0.50"  # the largest rate with PE >= 0.85, accuracy aside
+    assert decision.needs_confirmation and "confirm on the overlays" in decision.explanation
+
+
+def test_pe_not_monotonic_needs_both_conditions(make):
+    run, settings = _run(make, (0.948, 0.946, 0.944), (0.90, 0.95, 0.86))
+    decision = decide(run, settings(select_by="pe", max_acc_drop=0.5, min_pe=0.88))
+    assert not decision.notes["pe_monotonic"] and decision.needs_confirmation
+    assert decision.chosen == "m-0.50"  # m-0.75 fails PE, m-0.25 is a smaller rate
+    assert decision.verdict("m-0.75").reasons == [
+        "accuracy drop 0.60 pp > 0.5 pp allowed",
+        "PE-score 0.860 < 0.88",
+    ]
+
+
+def test_a_one_image_wiggle_is_not_a_fluctuation(make):
+    one_image = 1 / 360
+    run, settings = _run(make, (0.94, 0.94 + one_image / 2, 0.93), (0.95, 0.90, 0.80))
+    decision = decide(run, settings(select_by="pe", max_acc_drop=100))
+    assert decision.notes["accuracy_monotonic"]
+
+
+def test_nothing_qualifies_keeps_the_baseline(make):
+    run, settings = _run(make, (0.93, 0.92, 0.94), (0.80, 0.70, 0.60))
+    decision = decide(run, settings(select_by="pe", min_pe=0.85))
+    assert decision.chosen is None and "keep the unpruned baseline" in decision.explanation
+
+
+def test_pe_needs_scores_and_one_method(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.95, ece=0.02)
+    no_maps = entry("m-0.50", 0.5, accuracy=0.94, ece=0.02)
+    with pytest.raises(EdgepruneError, match="needs PE-scores for every candidate"):
+        decide(results(base, no_maps), settings(select_by="pe"))
+    a = entry("a-0.50", 0.5, accuracy=0.94, ece=0.02, pe=0.9, method="l1-filter")
+    b = entry("b-0.50", 0.5, accuracy=0.94, ece=0.02, pe=0.9, method="fpgm")
+    with pytest.raises(EdgepruneError, match="compares rates of one method"):
+        decide(results(base, a, b), settings(select_by="pe"))
+
+
+def test_variants_are_left_to_constraint_selection(make):
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, pe=1.0)
+    fp32 = entry("m-0.50", 0.5, accuracy=0.948, ece=0.02, pe=0.9)
+    int8 = entry("m-0.50@int8", 0.5, accuracy=0.90, ece=0.02, pe=0.5, variant_of="m-0.50")
+    decision = decide(results(base, fp32, int8), settings(select_by="pe"))
+    assert [v.name for v in decision.verdicts] == ["m-0.50"] and decision.chosen == "m-0.50"
