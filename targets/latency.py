@@ -33,9 +33,9 @@ def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, flo
 def measure_latency(
     runner: Runner,
     batch: np.ndarray,
-    warmup: int = 10,
-    iterations: int = 200,
-    max_seconds: float = 3.0,
+    warmup: int,
+    iterations: int,
+    max_seconds: float,
     outputs: Sequence[str] | None = None,
 ) -> dict[str, object]:
     """Time ``runner`` on one preprocessed batch.

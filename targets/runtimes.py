@@ -24,6 +24,7 @@ from typing import Any
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
+from edgeprune.targets.precision import PRECISIONS
 from edgeprune.targets.runners.base import Runner
 from edgeprune.targets.runners.cuda_backend import INSTALL_HINT as TENSORRT_INSTALL
 
@@ -101,7 +102,7 @@ RUNTIMES.register(
         import_name="tensorrt",
         install=TENSORRT_INSTALL,
         suffixes=(".engine", ".plan", ".trt"),
-        variant_precisions=("fp32", "fp16", "int8"),
+        variant_precisions=PRECISIONS,
         variant_prefix="trt-",
         builder="edgeprune.export.tensorrt_build:engine_for_variant",
         preferred=True,

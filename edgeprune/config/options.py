@@ -20,6 +20,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edgeprune.registry import import_object
+
 Choices = Callable[[], Sequence[str]]
 
 
@@ -47,6 +49,22 @@ def option(
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default=tuple(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def owned_by(target: str, *first: str) -> Choices:
+    """Choices another module keeps at ``"module:NAME"`` (a tuple, or a registry: its names),
+    imported on first use; ``first``: choices of this option's own (``auto``) listed before."""
+
+    def choices() -> tuple[str, ...]:
+        value = import_object(target)
+        return (*first, *(value.names() if hasattr(value, "names") else value))
+
+    return choices
+
+
+def deferred(target: str) -> Callable[..., Any]:
+    """A function of another module (``"module:function"``), imported when it is called."""
+    return lambda *args: import_object(target)(*args)
 
 
 def key_of(field_name: str) -> str:

@@ -9,92 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeprune.config.options import option
+from edgeprune.config.options import deferred, option, owned_by
 from edgeprune.targets.run import DeviceJob
 
-
-def _tasks():
-    from edgeprune.tasks import TASKS
-
-    return TASKS.names()
-
-
-def _optimizers():
-    from edgeprune.train import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-def _schedules():
-    from edgeprune.train import SCHEDULES
-
-    return SCHEDULES
-
-
-def _allocations():
-    from edgeprune.prune.structured import ALLOCATIONS
-
-    return ALLOCATIONS
-
-
-def _cleanup_tools():
-    from edgeprune.export.onnx_export import CLEANUP_TOOLS
-
-    return CLEANUP_TOOLS
-
-
-def _runtimes():
-    from edgeprune.targets.runtimes import RUNTIMES
-
-    return ("auto", *RUNTIMES.names())
-
-
-def _calibration_methods():
-    from edgeprune.export.quantize import METHODS
-
-    return METHODS
-
-
-def _precisions():
-    from edgeprune.targets.precision import PRECISIONS
-
-    return ("", *PRECISIONS)
-
-
-def _explain_targets():
-    from edgeprune.explain.consistency import TARGETS
-
-    return TARGETS
-
-
-def _cam_methods():
-    from edgeprune.explain.methods import CAM_METHODS
-
-    return CAM_METHODS.names()
-
-
-def _objectives():
-    from edgeprune.selection.registry import OBJECTIVES
-
-    return OBJECTIVES
-
-
-def _selectors():
-    from edgeprune.selection.registry import SELECTORS
-
-    return SELECTORS.names()
-
-
-def _corruption_sources() -> str:
-    from edgeprune.data.corruption_source import source_syntax
-
-    return source_syntax()
-
-
-def _check_corruptions(value: str) -> None:
-    from edgeprune.data.corruption_source import check_source_name
-
-    check_source_name(value)
+# What other modules own, named by import path and looked up when values are checked or
+# help is shown (pruning methods and training need torch; tasks and selectors import more).
+_TASKS = owned_by("edgeprune.tasks:TASKS")
+_OPTIMIZERS = owned_by("edgeprune.train:OPTIMIZERS")
+_SCHEDULES = owned_by("edgeprune.train:SCHEDULES")
+_ALLOCATIONS = owned_by("edgeprune.prune.structured:ALLOCATIONS")
+_CLEANUP_TOOLS = owned_by("edgeprune.export.onnx_export:CLEANUP_TOOLS")
+_RUNTIMES = owned_by("edgeprune.targets.runtimes:RUNTIMES", "auto")
+_CALIBRATION_METHODS = owned_by("edgeprune.export.quantize:METHODS")
+_PRECISIONS = owned_by("edgeprune.targets.precision:PRECISIONS", "")  # "": the target's
+_EXPLAIN_TARGETS = owned_by("edgeprune.explain.consistency:TARGETS")
+_CAM_METHODS = owned_by("edgeprune.explain.methods:CAM_METHODS")
+_OBJECTIVES = owned_by("edgeprune.selection.registry:OBJECTIVES")
+_SELECTORS = owned_by("edgeprune.selection.registry:SELECTORS")
+_CORRUPTION_SOURCES = deferred("edgeprune.data.corruption_source:source_syntax")
+_CHECK_CORRUPTIONS = deferred("edgeprune.data.corruption_source:check_source_name")
 
 
 def _check_precisions(value: str) -> None:
@@ -115,7 +48,7 @@ _JOB = DeviceJob()
 
 @dataclass(frozen=True)
 class DataConfig:
-    task: str = option("classification", "what the model does", baseline=True, choices=_tasks)
+    task: str = option("classification", "what the model does", baseline=True, choices=_TASKS)
     data: str = option(
         "digits",
         "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)",
@@ -126,8 +59,8 @@ class DataConfig:
         "auto",
         "corruption evaluation",
         baseline=True,
-        describe=_corruption_sources,
-        check=_check_corruptions,
+        describe=_CORRUPTION_SOURCES,
+        check=_CHECK_CORRUPTIONS,
     )
     frost_textures: str = option(
         "", "folder of frost texture images (default: procedural frost)", baseline=True, kind="path"
@@ -153,8 +86,8 @@ class TrainConfig:
     )
     train_lr: float = option(0.1, "peak learning rate of baseline training", baseline=True)
     batch_size: int = option(64, "training and fine-tuning batch size", baseline=True)
-    optimizer: str = option("sgd", "optimiser", baseline=True, choices=_optimizers)
-    schedule: str = option("cosine", "learning-rate schedule", baseline=True, choices=_schedules)
+    optimizer: str = option("sgd", "optimiser", baseline=True, choices=_OPTIMIZERS)
+    schedule: str = option("cosine", "learning-rate schedule", baseline=True, choices=_SCHEDULES)
     finetune_epochs: int = option(
         5, "fine-tuning epochs after pruning, identical for every ratio", result=True
     )
@@ -179,7 +112,7 @@ class PruneConfig:
         "uniform",
         "uniform (same rate per layer) or global (ranked across layers)",
         result=True,
-        choices=_allocations,
+        choices=_ALLOCATIONS,
     )
     round_to: int = option(
         0, "keep channel counts multiples of this (0: the target's channel multiple)", result=True
@@ -213,7 +146,7 @@ class ExportConfig:
         "none",
         "graph clean-up after export (onnxslim, onnxsim: installed separately)",
         baseline=True,
-        choices=_cleanup_tools,
+        choices=_CLEANUP_TOOLS,
     )
     parity_atol: float = option(
         1e-4, "parity with PyTorch: a logit agrees when |artifact - torch| <= atol + rtol |torch|"
@@ -227,11 +160,11 @@ class ExportConfig:
     runtime: str = option(
         "auto",
         "runtime of the variants (auto: TensorRT when importable here)",
-        choices=_runtimes,
+        choices=_RUNTIMES,
     )
     calibration_images: int = option(512, "INT8: training images used for calibration", result=True)
     calibration_method: str = option(
-        "minmax", "INT8 activation calibration", result=True, choices=_calibration_methods
+        "minmax", "INT8 activation calibration", result=True, choices=_CALIBRATION_METHODS
     )
 
 
@@ -243,7 +176,7 @@ class MeasureConfig:
     precision: str = option(
         "",
         "precision for device estimates (default: the target's)",
-        choices=_precisions,
+        choices=_PRECISIONS,
     )
     eval_batch_size: int = option(_JOB.batch_size, "batch size of the accuracy / calibration pass")
     latency_batch: int = option(
@@ -265,13 +198,13 @@ class ExplainConfig:
         "original",
         "class both models explain: original (unpruned prediction), label or own",
         baseline=True,
-        choices=_explain_targets,
+        choices=_EXPLAIN_TARGETS,
     )
     hcc_method: str = option(
-        "gradcam", "CAM method of the HCC maps", baseline=True, choices=_cam_methods
+        "gradcam", "CAM method of the HCC maps", baseline=True, choices=_CAM_METHODS
     )
     pe_method: str = option(
-        "gradcam++", "CAM method of the PE-score maps", baseline=True, choices=_cam_methods
+        "gradcam++", "CAM method of the PE-score maps", baseline=True, choices=_CAM_METHODS
     )
     pe_ssim_window: int = option(7, "PE-score: SSIM window side (uniform window)", baseline=True)
     pe_iou_threshold: float = option(
@@ -295,11 +228,11 @@ class SelectConfig:
     min_pe: float = option(
         0.0, "selection: minimum PE-score (0: none; --select-by pe uses 0.85 when 0)"
     )
-    objective: str = option("compression", "selection objective", choices=_objectives)
+    objective: str = option("compression", "selection objective", choices=_OBJECTIVES)
     select_by: str = option(
         "constraints",
         "constraints, or pe (Pachon et al.'s PE-guided rate selection)",
-        choices=_selectors,
+        choices=_SELECTORS,
     )
 
 

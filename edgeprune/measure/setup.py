@@ -15,7 +15,7 @@ from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.run import DeviceJob
 from edgeprune.tasks import Task
 
-# FP32 ONNX must agree with PyTorch on at least this fraction of top-1 labels (METRICS.md).
+# FP32 ONNX must agree with PyTorch on at least this fraction of top-1 labels (docs/metrics.md).
 FP32_MIN_AGREEMENT = 0.999
 
 

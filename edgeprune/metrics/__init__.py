@@ -1,7 +1,7 @@
 """Metrics as pure numpy functions of model outputs and labels (no torch import here).
 
 One implementation serves PyTorch, ONNX Runtime and TensorRT outputs alike; see
-METRICS.md in the project documentation for every definition.
+docs/metrics.md in the project documentation for every definition.
 """
 
 from edgeprune.metrics.calibration import (

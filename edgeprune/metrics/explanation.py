@@ -2,7 +2,7 @@
 
 Pure numpy functions of heatmaps (``(N, H, W)``, normally Grad-CAM / Grad-CAM++ maps
 min-max normalised to [0, 1] and resized to the input size, both models explaining the
-same class per image) and of the class confidences. See METRICS.md, sections HCC and
+same class per image) and of the class confidences. See docs/metrics.md, sections HCC and
 PE-score.
 
 References:
@@ -102,7 +102,7 @@ def _product(ssim_: np.ndarray, iou_: np.ndarray, dconf: np.ndarray) -> np.ndarr
 
 
 PE_COMBINATIONS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    # METRICS.md's provisional default: ((S + I) / 2) * (1 - dC)
+    # docs/metrics.md's provisional default: ((S + I) / 2) * (1 - dC)
     "mean_ssim_iou_times_confidence": _mean_of_ssim_and_iou,
     # a stricter alternative: S * I * (1 - dC)
     "product_ssim_iou_confidence": _product,

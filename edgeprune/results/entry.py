@@ -23,6 +23,13 @@ def known_and_rest(cls: type, data: dict) -> tuple[dict, dict]:
     return known, {k: v for k, v in data.items() if k not in names}
 
 
+def with_details(cls: type, data: dict):
+    """``cls`` from its own fields in ``data``; every other key goes to its ``details``."""
+    known, rest = known_and_rest(cls, data)
+    known.pop("details", None)
+    return cls(**known, details=rest)
+
+
 @dataclass(frozen=True)
 class LatencyStats:
     """Timing of one batch size: percentiles, throughput and how it was measured."""
@@ -45,9 +52,7 @@ class LatencyStats:
 
     @classmethod
     def from_dict(cls, data: dict) -> LatencyStats:
-        known, rest = known_and_rest(cls, data)
-        known.pop("details", None)
-        return cls(**known, details=rest)
+        return with_details(cls, data)
 
     def to_dict(self) -> dict:
         out = {
@@ -110,9 +115,7 @@ class Memory:
 
     @classmethod
     def from_dict(cls, data: dict) -> Memory:
-        known, rest = known_and_rest(cls, data)
-        known.pop("details", None)
-        return cls(**known, details=rest)
+        return with_details(cls, data)
 
     def to_dict(self) -> dict:
         return {

@@ -1,4 +1,4 @@
-"""Calibration metrics against METRICS.md's check vector and torchmetrics."""
+"""Calibration metrics against docs/metrics.md's check vector and torchmetrics."""
 
 from __future__ import annotations
 

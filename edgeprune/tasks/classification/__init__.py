@@ -21,7 +21,7 @@ from edgeprune.tasks.classification.quality import (
 )
 
 FEATURES = "features"  # the exported feature map feeding global average pooling
-N_BINS = 15  # equal-width calibration bins (METRICS.md)
+N_BINS = 15  # equal-width calibration bins (docs/metrics.md)
 OVERLAY_IMAGES = 16  # maps a candidate keeps for the side-by-side overlays
 
 
