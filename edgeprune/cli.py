@@ -221,7 +221,9 @@ def cmd_select(args: argparse.Namespace) -> int:
         write_json(layout.merged_results, results.to_dict())
     written = write_reports(layout, results, decision)
     _print_decision(results, decision)
-    if decision.needs_confirmation and "overlays" in written["plots"]:
+    from edgeprune.selection import SELECTORS
+
+    if SELECTORS.get(decision.selector).confirm_on_overlays and "overlays" in written["plots"]:
         print(f"overlays to confirm: {layout.root / written['plots']['overlays']}")
     return 0
 

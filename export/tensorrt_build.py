@@ -36,6 +36,7 @@ from edgeprune.targets.environment import jetson_state
 from edgeprune.targets.precision import PRECISIONS
 from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.runners.cuda_backend import load_cuda
+from edgeprune.targets.runtimes import BuildRequest
 from edgeprune.targets.tensorrt_support import import_tensorrt, make_logger, tensorrt_version
 
 
@@ -292,19 +293,19 @@ def build_engine(
         cuda.close()
 
 
-def engine_for_variant(
-    onnx_path: Path,
-    precision: str,
-    folder: Path,
-    target: TargetProfile | None,
-    calibration_images: np.ndarray | None,
-    preprocess: Preprocess | None,
-    sparse_weights: bool = False,
-) -> tuple[Path, dict]:
+def engine_for_variant(request: BuildRequest) -> tuple[Path, dict]:
     """The TensorRT runtime's builder of a precision variant (``edgeprune.targets.runtimes``):
-    the engine for ``onnx_path`` (FP32, or INT8 QDQ) in ``folder``, and its build record."""
-    settings = EngineSettings(precision=precision, sparse_weights=sparse_weights)
-    built = build_engine(onnx_path, settings, target, calibration_images, preprocess, folder)
+    the engine for the request's ONNX graph (FP32, or INT8 QDQ) in its folder, and its
+    build record."""
+    settings = EngineSettings(precision=request.precision, sparse_weights=request.sparse_weights)
+    built = build_engine(
+        request.onnx,
+        settings,
+        request.target,
+        request.calibration_images,
+        request.preprocess,
+        request.folder,
+    )
     return built.path, {"engine": built.record}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgeprune.errors import EdgepruneError
@@ -27,6 +28,20 @@ from edgeprune.registry import Registry
 from edgeprune.targets.precision import PRECISIONS
 from edgeprune.targets.runners.base import Runner
 from edgeprune.targets.runners.cuda_backend import INSTALL_HINT as TENSORRT_INSTALL
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What a runtime's builder gets to make a precision variant's artifact."""
+
+    onnx: Path  # the variant's ONNX graph: the FP32 export, or its INT8 QDQ version
+    model: Path | None  # the entry's PyTorch model file, for a runtime that runs it
+    precision: str
+    folder: Path  # where the artifact goes
+    target: Any  # the TargetProfile the artifact is built for
+    calibration_images: Any = None  # uint8 NHWC training images (implicit INT8 calibration)
+    preprocess: Any = None  # the eval bundle's Preprocess for them
+    sparse_weights: bool = False  # 2:4 sparse kernels allowed (the target benefits)
 
 
 @dataclass(frozen=True)
@@ -41,9 +56,8 @@ class Runtime:
     variant_prefix: str = ""  # variant names: ``<entry>@<prefix><precision>``
     job_settings: tuple[str, ...] = ()  # DeviceJob fields its runner takes as options
     default_options: dict[str, Any] = field(default_factory=dict)
-    # "module:function" making its artifact from the (QDQ) ONNX file of a variant, on the
-    # host side (``(onnx, precision, folder, inputs) -> (artifact, record)``); None: the ONNX
-    # file is the artifact.
+    # "module:function" making a variant's artifact on the host side,
+    # ``(BuildRequest) -> (artifact path, record)``; None: the (QDQ) ONNX file is the artifact.
     builder: str | None = None
     # Per variant precision: runner options, and why its latency is not the target's.
     variant_options: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)

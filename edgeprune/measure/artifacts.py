@@ -23,7 +23,12 @@ from edgeprune.files import read_json, write_json, write_npz
 from edgeprune.registry import import_object
 from edgeprune.rundir import EntryLayout, variant_name
 from edgeprune.targets.profile import TargetProfile
-from edgeprune.targets.runtimes import RUNTIMES, auto_runtime, runtime_for_artifact
+from edgeprune.targets.runtimes import (
+    RUNTIMES,
+    BuildRequest,
+    auto_runtime,
+    runtime_for_artifact,
+)
 
 
 @dataclass(frozen=True)
@@ -156,15 +161,17 @@ def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: Var
     if builder is None:  # the (QDQ) ONNX file is what this runtime runs
         artifact = source
     else:  # e.g. a TensorRT engine built from it
-        artifact, record = import_object(builder)(
-            source,
-            variant.precision,
-            layout.folder,
-            inputs.target,
-            inputs.calibration_images,
-            inputs.preprocess,
-            inputs.sparse_weights,
+        request = BuildRequest(
+            onnx=source,
+            model=base.model if base.model.exists() else None,
+            precision=variant.precision,
+            folder=layout.folder,
+            target=inputs.target,
+            calibration_images=inputs.calibration_images,
+            preprocess=inputs.preprocess,
+            sparse_weights=inputs.sparse_weights,
         )
+        artifact, record = import_object(builder)(request)
         info.update(record)
     info["artifact"] = artifact.name
     if base.cam_head.exists():  # the same linear head explains the variant's feature maps

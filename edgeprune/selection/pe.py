@@ -103,5 +103,8 @@ def _reasons(drop: float, pe: float, max_acc_drop: float, min_pe: float) -> list
 
 
 SELECTOR = Selector(
-    select_by_pe, "PE-guided rate selection (Pachon et al. 2023)", ("classification",)
+    select_by_pe,
+    "PE-guided rate selection (Pachon et al. 2023)",
+    ("classification",),
+    confirm_on_overlays=True,
 )

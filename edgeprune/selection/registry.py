@@ -19,6 +19,7 @@ class Selector:
     decide: Callable  # (RunResults, SelectConfig, Task) -> Decision
     description: str
     tasks: tuple[str, ...] | None = None  # None: every task
+    confirm_on_overlays: bool = False  # the rule asks the user to look at the CAM overlays
 
 
 SELECTORS: Registry[Selector] = Registry("selector")
