@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeprune.config import RunConfig
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import write_json
 from edgeprune.measure import Estimator, MeasureSetup, given_artifact, measure_entry
 from edgeprune.progress import Progress
@@ -50,14 +50,22 @@ def _bundle(request: ArtifactEvaluation, progress: Progress) -> EvalBundle:
     return prepare_bundle(request.config, dataset, RunLayout(request.out), progress)
 
 
-def _precision(artifact: Path, given: str) -> str:
-    """The precision to label the entry with: given, or a TensorRT engine's build record's."""
-    if given:
-        return given
+def _precision(artifact: Path) -> str:
+    """What the artifact runs at: an ONNX graph is INT8 when it holds Q/DQ nodes, else FP32;
+    an engine says so in its build record (``--precision`` only sets the estimate's)."""
+    if artifact.suffix.lower() == ".onnx":
+        import onnx
+
+        try:
+            graph = onnx.load(str(artifact), load_external_data=False).graph
+        except Exception as exc:  # protobuf raises its own types for a damaged file
+            raise EdgepruneError(
+                f"{artifact} is not a readable ONNX file: {first_line(exc)}"
+            ) from None
+        return "int8" if any(n.op_type == "QuantizeLinear" for n in graph.node) else "fp32"
     from edgeprune.targets.runners.tensorrt_runner import read_sidecar
 
-    built = read_sidecar(artifact) if artifact.suffix != ".onnx" else None
-    return (built or {}).get("precision", "fp32")
+    return (read_sidecar(artifact) or {}).get("precision", "unknown")
 
 
 def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> Entry:
@@ -65,7 +73,7 @@ def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> E
     artifact = given_artifact(request.artifact, request.runtime)
     artifact = replace(
         artifact,
-        precision=_precision(artifact.path, config.measure.precision),
+        precision=_precision(artifact.path),
         estimate_precision=config.measure.precision or None,
     )
     target = load_target(config.device.target)

@@ -45,10 +45,11 @@ from edgeprune.models.zoo import check_model_name
 from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
 from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
+from edgeprune.recalibration import NONE
 from edgeprune.results import Entry, RunResults, compare_with_baseline
 from edgeprune.rundir import BASELINE, RunLayout, candidate_name
 from edgeprune.selection import Decision, decide
-from edgeprune.targets.bundle import EvalBundle, bundle_written, write_bundle
+from edgeprune.targets.bundle import CLEAN, VALIDATION, EvalBundle, bundle_written, write_bundle
 from edgeprune.targets.execute import check_device, remote_target
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import DeviceJob
@@ -155,6 +156,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         progress(f"device: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data.data}")
     dataset = load_dataset(config.data.data, config.data.input_size or None, config.data.seed)
+    dataset = dataset.with_train_images(config.data.train_images, config.data.seed)
     layout = open_run_dir(config)
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
@@ -166,7 +168,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         latency_batches=_batches(config),
         warmup=measure.latency_warmup,
         iterations=measure.latency_iterations,
-        feature_splits=("clean",) if task.explanation_output else (),
+        feature_splits=(CLEAN,) if task.explanation_output else (),
         feature_limit=config.explain.explain_images or None,
     )
     precision = measure.precision or target.runtime.precision
@@ -181,6 +183,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
         device=device,
         ssh_options=config.device.ssh_options,
         parity_tolerance=(config.export.parity_atol, config.export.parity_rtol),
+        recalibration=config.export.recalibrate,
     )
     progress(
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
@@ -202,6 +205,9 @@ def prepare_bundle(
     if bundle_written(layout.bundle):
         return EvalBundle(layout.bundle)
     data = config.data
+    arrays = {CLEAN: (dataset.test.images, dataset.test.labels)}
+    if config.export.recalibrate != NONE:  # what the logit scaling is fitted on
+        arrays[VALIDATION] = (dataset.val.images, dataset.val.labels)
     source = parse_corruption_source(data.corruptions, dataset.image_shape, len(dataset.test))
     if source.kind != "none":
         progress(f"corruptions: {source.describe()}")
@@ -216,7 +222,7 @@ def prepare_bundle(
     )
     return write_bundle(
         layout.bundle,
-        {"clean": (dataset.test.images, dataset.test.labels)},
+        arrays,
         dataset.mean,
         dataset.std,
         dataset.num_classes,

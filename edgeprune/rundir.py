@@ -5,7 +5,9 @@
       bundle/                   the eval bundle (bundle.json, arrays; corruptions/ when generated)
       baseline/                 one folder per entry: the unpruned model ...
       <method>-<ratio>/         ... each candidate ...
-      <entry>@<variant>/        ... and each precision variant (EntryLayout)
+      <entry>@<variant>/        ... and each precision variant (EntryLayout); with
+                                --recalibrate also model.calibrated.onnx, recalibration.json
+                                and device-uncalibrated/
       <method>-prepared/        a method's once-per-sweep preparation (sparsity training)
       results.json              every entry, typed (edgeprune.results)
       selection.json            the decision (edgeprune.selection)
@@ -74,6 +76,22 @@ class EntryLayout:
     @property
     def run_record(self) -> Path:
         return self.device / RUN_FILE
+
+    @property
+    def calibrated_onnx(self) -> Path:  # --recalibrate: the graph with its logit scaling
+        return self.folder / "model.calibrated.onnx"
+
+    @property
+    def recalibration(self) -> Path:  # the fitted scaling, from the uncalibrated run
+        return self.folder / "recalibration.json"
+
+    @property
+    def calibrated_artifact(self) -> Path:  # how the shipped artifact was built from it
+        return self.folder / "calibrated.json"
+
+    @property
+    def uncalibrated_device(self) -> Path:  # the device job of the artifact before scaling
+        return self.folder / "device-uncalibrated"
 
     @property
     def metrics(self) -> Path:  # written last: its presence marks the entry finished

@@ -102,8 +102,8 @@ def train(
 ) -> dict:
     """Train ``model`` in place; returns the recipe and the per-epoch loss history.
 
-    ``loss_fn``: the task's loss of (outputs, labels); None: cross-entropy with the recipe's
-    label smoothing (image classification)."""
+    ``loss_fn``: the task's loss of (outputs, labels, label_smoothing=); None: cross-entropy
+    (image classification). Either way with the recipe's label smoothing."""
     if recipe.epochs <= 0 or len(data) == 0:
         return {"recipe": recipe.describe(), "loss": [], "seconds": 0.0}
     kind = default_augment if recipe.augment == "auto" else recipe.augment
@@ -129,7 +129,7 @@ def train(
                     logits, labels[index], label_smoothing=recipe.label_smoothing
                 )
             else:
-                loss = loss_fn(logits, labels[index])
+                loss = loss_fn(logits, labels[index], label_smoothing=recipe.label_smoothing)
             if penalty is not None:
                 loss = loss + penalty(model, x, logits)
             optimizer.zero_grad(set_to_none=True)

@@ -24,6 +24,11 @@ from edgeprune.files import atomic_path, write_json
 
 BUNDLE_FORMAT = "edgeprune-bundle/1"
 META_FILE = "bundle.json"
+CLEAN = "clean"  # the test split every metric starts from
+# The validation split, in a bundle only when a run recalibrates: what the logit scaling is
+# fitted on, never scored. Every other split is a corrupted copy of the clean one.
+VALIDATION = "val"
+RESERVED_SPLITS = (CLEAN, VALIDATION)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json, write_npz
-from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.environment import describe_environment
 from edgeprune.targets.latency import measure_latency
 from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
@@ -165,7 +165,7 @@ def evaluate_artifact(
         evaluation["images_per_second"] = pass_images / max(evaluation["seconds"], 1e-9)
         runner.timings.clear()
         latency = {}
-        timing_split = "clean" if "clean" in splits else splits[0]
+        timing_split = CLEAN if CLEAN in splits else splits[0]
         for size in job.latency_batches:
             batch = _latency_batch(bundle, timing_split, size)
             with TegrastatsSampler() as board:  # a no-op where tegrastats is absent

@@ -67,11 +67,22 @@ class Runtime:
     runs_where_built: bool = False  # its artifacts run only on the machine that built them
 
     def available(self) -> bool:
-        """Whether this machine can import the runtime (without importing it)."""
+        """Whether this machine has the runtime's package (without importing it)."""
         try:
             return importlib.util.find_spec(self.import_name) is not None
         except (ImportError, ValueError):
             return False
+
+    def importable(self) -> bool:
+        """Whether the runtime actually imports here: a package whose libraries are missing
+        (a TensorRT wheel without libnvinfer) is found but cannot run anything."""
+        if not self.available():
+            return False
+        try:
+            importlib.import_module(self.import_name)
+        except Exception:  # a broken install raises whatever its loader raises
+            return False
+        return True
 
     def create(self, artifact: str, **options: object) -> Runner:
         """A runner for ``artifact``; a runtime that is not installed is one clear error."""
@@ -129,7 +140,7 @@ RUNTIMES.register(
 def auto_runtime() -> Runtime:
     """``--runtime auto``: a preferred runtime installed here (TensorRT), else ONNX Runtime."""
     for name in RUNTIMES.names():
-        if RUNTIMES.get(name).preferred and RUNTIMES.get(name).available():
+        if RUNTIMES.get(name).preferred and RUNTIMES.get(name).importable():
             return RUNTIMES.get(name)
     return RUNTIMES.get("onnxruntime")
 

@@ -78,7 +78,7 @@ def test_options_are_read_by_section_and_written_flat():
     }  # fmt: skip
     assert section_keys("select") == (
         "max-acc-drop", "max-ece-increase", "max-latency-ms", "max-memory-mb", "min-mpc",
-        "min-rpc", "min-hcc", "min-pe", "objective", "select-by",
+        "min-rpc", "min-hcc", "min-pe", "ece-of", "objective", "select-by",
     )  # fmt: skip
 
 

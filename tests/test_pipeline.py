@@ -308,3 +308,63 @@ def test_latency_batch_1_runs_and_its_report_can_be_written_again(fast_run, tmp_
     results = _results(out)
     assert results.baseline.latency.batch_sizes == [1]
     assert sorted(results.baseline.estimate.latency) == [1]
+
+
+@pytest.fixture(scope="module")
+def recalibrated_runs(fast_run, tmp_path_factory):
+    """The same sweep without and with temperature scaling (INT8 variants included)."""
+    runs = {}
+    for method in ("none", "temperature"):
+        out = tmp_path_factory.mktemp("recal") / method
+        flags = [
+            "compress", "--target", "jetson-orin-nano", "--out", str(out),
+            "--weights", str(fast_run / "baseline" / "model.pt"), "--ratios", "0.5",
+            "--finetune-epochs", "1", "--corruptions", "generate:40", "--precisions", "int8",
+            "--calibration-images", "64", "--latency-iterations", "10", "--latency-batch", "8",
+            "--recalibrate", method, "--quiet",
+        ]  # fmt: skip
+        assert main(flags) == 0
+        runs[method] = out
+    return runs
+
+
+def test_recalibration_is_fitted_per_artifact_and_changes_only_calibration(recalibrated_runs):
+    plain, scaled = (_results(recalibrated_runs[m]) for m in ("none", "temperature"))
+    assert [e.name for e in scaled.entries] == [e.name for e in plain.entries]
+    for entry, same in zip(scaled.entries, plain.entries):
+        fit, q, u = entry.recalibration, entry.quality, entry.quality.uncalibrated
+        assert fit["method"] == "temperature" and fit["nll_after"] <= fit["nll_before"]
+        assert fit["n"] == 179  # the digits validation split, never the test split
+        # the uncalibrated artifact is the one the plain run shipped: the same figures
+        assert u.accuracy == same.quality.accuracy and u.ece == pytest.approx(same.quality.ece)
+        assert q.accuracy == same.quality.accuracy  # a temperature keeps every argmax
+        assert q.calibration.nll <= u.calibration.nll + 0.05  # fitted on validation, not test
+        assert entry.explanation["hcc"] == same.explanation["hcc"]  # maps untouched
+        assert entry.explanation["pe"] == same.explanation["pe"]
+        if not entry.is_variant:
+            assert entry.fidelity["passed"]  # parity of the recalibrated graph
+    fp32, int8 = scaled.entry("l1-filter-0.50"), scaled.entry("l1-filter-0.50@int8")
+    # the INT8 artifact is fitted from its own INT8 outputs
+    assert int8.recalibration["nll_before"] != fp32.recalibration["nll_before"]
+    assert scaled.baseline.delta("uncalibrated_ece_increase") == 0.0
+
+
+def test_the_scaling_ships_in_the_graph_and_the_report_shows_before_and_after(
+    recalibrated_runs, capsys
+):
+    import onnx
+
+    run = recalibrated_runs["temperature"]
+    layout = RunLayout(run).entry("l1-filter-0.50@int8")
+    graph = onnx.load(str(layout.calibrated_onnx))
+    assert graph.graph.node[-1].op_type == "Div" and graph.graph.output[0].name == "logits"
+    assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)  # built on the INT8 graph
+    report = (run / "report.md").read_text()
+    assert "## Recalibration" in report and "(plots/recalibration.png)" in report
+    assert "read the **shipped** artifact's ECE" in report
+    assert read_run(run).decision.settings["ece_of"] == "shipped"
+    assert main(["select", str(run), "--ece-of", "uncalibrated", "--max-ece-increase", "-1"]) == 0
+    decision = read_run(run).decision
+    checks = [c for v in decision.verdicts for c in v.checks if c.name == "ECE increase"]
+    assert checks and all(c.source == "measured, uncalibrated" for c in checks)
+    assert "(measured, uncalibrated)" in capsys.readouterr().out

@@ -5,7 +5,8 @@
 Both ``results.json`` files are compared as written, a version-1 file (``edgeprune-results/1``,
 an older edgeprune) upgraded to the version-2 layout with its figures untouched, so a figure
 that the typed results model failed to write shows as a difference; ``selection.json`` is
-read through the decision type, which opens both versions. Every figure is compared
+read through the decision type, which opens both versions. Fields that only B has (added
+since A) are listed, not counted as differences; a field only A has is one. Every figure is compared
 except what depends on the moment or the machine: measured latencies and memory, wall
 times, the machine description, provenance and paths. Differences are printed one per
 line with their path; the exit status is 1 when there are any, 0 when the runs agree.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Entry fields that are measured timings or describe the machine, never figures of the model.
@@ -39,22 +41,31 @@ def _skip(path: tuple[str, ...], host_target: bool) -> bool:
     return host_target and key == "estimate"  # host estimates use this machine's peaks
 
 
-def compare(a, b, path: tuple[str, ...], out: list[str], tolerance: float, host: bool) -> int:
-    """Append differences of ``a`` and ``b`` to ``out``; returns the number of values compared."""
+@dataclass
+class Found:
+    differences: list[str] = field(default_factory=list)  # a figure changed or was dropped
+    added: list[str] = field(default_factory=list)  # a field only B has: new, not changed
+
+
+def compare(a, b, path: tuple[str, ...], out: Found, tolerance: float, host: bool) -> int:
+    """Record how ``b`` differs from ``a`` in ``out``; returns the number of values compared."""
     if _skip(path, host):
         return 0
     where = "/".join(path) or "(root)"
     if isinstance(a, dict) and isinstance(b, dict):
         count = 0
         for key in sorted(set(a) | set(b), key=str):
-            if key not in a or key not in b:
-                out.append(f"{where}/{key}: only in {'B' if key not in a else 'A'}")
+            if key not in b:
+                out.differences.append(f"{where}/{key}: only in A")
+                continue
+            if key not in a:
+                out.added.append(f"{where}/{key}")
                 continue
             count += compare(a[key], b[key], (*path, str(key)), out, tolerance, host)
         return count
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         if len(a) != len(b):
-            out.append(f"{where}: {len(a)} items in A, {len(b)} in B")
+            out.differences.append(f"{where}: {len(a)} items in A, {len(b)} in B")
             return 1
         return sum(
             compare(x, y, (*path, str(i)), out, tolerance, host)
@@ -65,7 +76,7 @@ def compare(a, b, path: tuple[str, ...], out: list[str], tolerance: float, host:
     else:
         same = a == b
     if not same:
-        out.append(f"{where}: A {a!r} != B {b!r}")
+        out.differences.append(f"{where}: A {a!r} != B {b!r}")
     return 1
 
 
@@ -111,20 +122,20 @@ def diff_runs(run_a: Path, run_b: Path, tolerance: float = 0.0) -> tuple[list[st
             raise EdgepruneError(f"{layout.root} has no results.json")
     a, b = _raw_results(a_layout), _raw_results(b_layout)
     host = a["target"].get("kind") == "host" or b["target"].get("kind") == "host"
-    differences: list[str] = []
+    found = Found()
     count = 0
     skip = CONTEXT_FIELDS | {"baseline", "candidates"}
     top_a = _prune_nulls({k: v for k, v in a.items() if k not in skip})
     top_b = _prune_nulls({k: v for k, v in b.items() if k not in skip})
-    count += compare(top_a, top_b, (), differences, tolerance, host)
-    count += compare(_entries(a), _entries(b), ("entries",), differences, tolerance, host)
+    count += compare(top_a, top_b, (), found, tolerance, host)
+    count += compare(_entries(a), _entries(b), ("entries",), found, tolerance, host)
     decision_a = Decision.from_dict(read_json(a_layout.selection)).to_dict()
     decision_b = Decision.from_dict(read_json(b_layout.selection)).to_dict()
     if host:  # measured latencies enter the verdicts of a host target
         for decision in (decision_a, decision_b):
             for verdict in decision["verdicts"]:
                 verdict.pop("latency_ms", None)
-    count += compare(decision_a, decision_b, ("selection",), differences, tolerance, host)
+    count += compare(decision_a, decision_b, ("selection",), found, tolerance, host)
     notes = []
     keys_a, keys_b = set(a["config"]), set(b["config"])
     if keys_b - keys_a:
@@ -136,8 +147,13 @@ def diff_runs(run_a: Path, run_b: Path, tolerance: float = 0.0) -> tuple[list[st
     for key in sorted(keys_a & keys_b):
         va, vb = a["config"][key], b["config"][key]
         if va != vb and key != "out":
-            differences.append(f"config/{key}: A {va!r} != B {vb!r}")
-    return differences, count, notes
+            found.differences.append(f"config/{key}: A {va!r} != B {vb!r}")
+    if found.added:
+        fields = sorted(
+            {"/".join(p.split("/")[2:]) if p.startswith("entries/") else p for p in found.added}
+        )
+        notes.append(f"fields only in B (added, not compared): {', '.join(fields)}")
+    return found.differences, count, notes
 
 
 def main(argv: list[str] | None = None) -> int:

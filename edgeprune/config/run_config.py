@@ -255,6 +255,7 @@ def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
             "distill must be >= 0 and distill-temperature > 0",
         ),
         (c.data.input_size >= 0, "input-size must be >= 0"),
+        (c.data.train_images >= 0, "train-images must be >= 0"),
         (s.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
         (x.explain_images >= 0, "explain-images must be >= 0"),
         (e.parity_atol >= 0 and e.parity_rtol >= 0, "parity-atol and parity-rtol must be >= 0"),

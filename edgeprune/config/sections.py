@@ -26,6 +26,8 @@ _EXPLAIN_TARGETS = owned_by("edgeprune.explain.consistency:TARGETS")
 _CAM_METHODS = owned_by("edgeprune.explain.methods:CAM_METHODS")
 _OBJECTIVES = owned_by("edgeprune.selection.registry:OBJECTIVES")
 _SELECTORS = owned_by("edgeprune.selection.registry:SELECTORS")
+_RECALIBRATIONS = owned_by("edgeprune.recalibration:RECALIBRATIONS", "none")
+_ECE_OF = owned_by("edgeprune.tasks.classification:ECE_OF")
 _CORRUPTION_SOURCES = deferred("edgeprune.data.corruption_source:source_syntax")
 _CHECK_CORRUPTIONS = deferred("edgeprune.data.corruption_source:check_source_name")
 
@@ -55,6 +57,11 @@ class DataConfig:
         baseline=True,
     )
     input_size: int = option(0, "input height and width (0: the dataset's default)", baseline=True)
+    train_images: int = option(
+        0,
+        "train and fine-tune on this many training images, drawn at random (0: all)",
+        baseline=True,
+    )
     corruptions: str = option(
         "auto",
         "corruption evaluation",
@@ -166,6 +173,13 @@ class ExportConfig:
     calibration_method: str = option(
         "minmax", "INT8 activation calibration", result=True, choices=_CALIBRATION_METHODS
     )
+    recalibrate: str = option(
+        "none",
+        "post-hoc logit scaling, fitted per artifact on the validation split and built into "
+        "the deployed graph",
+        baseline=True,
+        choices=_RECALIBRATIONS,
+    )
 
 
 @dataclass(frozen=True)
@@ -227,6 +241,12 @@ class SelectConfig:
     min_hcc: float = option(0.0, "selection: minimum HCC (0: none)")
     min_pe: float = option(
         0.0, "selection: minimum PE-score (0: none; --select-by pe uses 0.85 when 0)"
+    )
+    ece_of: str = option(
+        "shipped",
+        "which ECE the ECE limit reads: the shipped artifact's (after recalibration when it is "
+        "on) or the uncalibrated one's",
+        choices=_ECE_OF,
     )
     objective: str = option("compression", "selection objective", choices=_OBJECTIVES)
     select_by: str = option(

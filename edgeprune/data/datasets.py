@@ -1,13 +1,15 @@
 """Datasets from local paths only (never downloaded), held as uint8 NHWC arrays.
 
 ``--data`` takes ``digits`` (sklearn's bundled handwritten digits), ``cifar10:<dir>``
-(torchvision's ``cifar-10-batches-py`` layout) or ``imagefolder:<dir>`` (one folder per
-class, optionally under ``train/``, ``val/``, ``test/``). Every dataset is split into
+(torchvision's ``cifar-10-batches-py`` layout), ``fashion-mnist[:<dir>]`` (the four IDX
+files; default Debian's ``dataset-fashion-mnist``), ``idx:<dir>`` (any MNIST-style set) or
+``imagefolder:<dir>`` (one folder per class, optionally under ``train/``, ``val/``, ``test/``). Every dataset is split into
 train / val / test with a fixed seed and carries the normalisation its models expect.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +50,15 @@ class ImageDataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.test.images.shape[1:])
+
+    def with_train_images(self, count: int, seed: int) -> ImageDataset:
+        """The same data with ``count`` training images drawn at random (0: all of them); the
+        validation and test splits stay whole."""
+        if not count or count >= len(self.train):
+            return self
+        keep = np.sort(np.random.default_rng(seed).permutation(len(self.train))[:count])
+        train = Split(self.train.images[keep], self.train.labels[keep])
+        return dataclasses.replace(self, train=train)
 
     def describe(self) -> dict:
         return {
@@ -193,6 +204,71 @@ def load_cifar10(argument: str, input_size: int | None, seed: int) -> ImageDatas
     )
 
 
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+
+def _idx_dataset(
+    name: str, folder: Path, input_size: int | None, seed: int, missing_hint: str
+) -> ImageDataset:
+    """An MNIST-style set of four IDX files: grey 28x28 images, resized to 32x32 and
+    replicated to RGB like the digits (``--input-size 28`` keeps their size), 5,000 training
+    images held out for validation."""
+    from edgeprune.data.idx import read_idx_set
+
+    try:
+        parts = read_idx_set(folder)
+    except FileNotFoundError as exc:
+        raise EdgepruneError(
+            f"{name}: {folder} has no {exc.args[0]}[.gz]; {missing_hint}"
+        ) from None
+    (train_x, train_y), (test_x, test_y) = parts["train"], parts["test"]
+    size = input_size or 32
+    order = np.random.default_rng(seed).permutation(len(train_y))
+    held = min(5000, len(train_y) // 10)
+    val_idx, train_idx = np.sort(order[:held]), np.sort(order[held:])
+
+    def rgb(images: np.ndarray) -> np.ndarray:
+        return np.repeat(_resize(images, size)[..., None], 3, axis=-1)
+
+    train_images = rgb(train_x[train_idx])
+    mean, std = _channel_stats(train_images)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    names = FASHION_MNIST_CLASSES if name == "fashion-mnist" else tuple(map(str, range(classes)))
+    return ImageDataset(
+        name,
+        str(folder),
+        Split(train_images, train_y[train_idx]),
+        Split(rgb(train_x[val_idx]), train_y[val_idx]),
+        Split(rgb(test_x), test_y),
+        names,
+        mean,
+        std,
+        augment="shift",
+    )
+
+
+@DATASETS.register("fashion-mnist")
+def load_fashion_mnist(argument: str, input_size: int | None, seed: int) -> ImageDataset:
+    """Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 grey 28x28 images of 10 classes."""
+    folder = Path(argument or FASHION_MNIST_DIR).expanduser()
+    hint = (
+        "install it with: apt-get install dataset-fashion-mnist"
+        if not argument
+        else "expected the four Fashion-MNIST IDX files"
+    )
+    return _idx_dataset("fashion-mnist", folder, input_size, seed, hint)
+
+
+@DATASETS.register("idx")
+def load_idx(argument: str, input_size: int | None, seed: int) -> ImageDataset:
+    """Any MNIST-style set of four IDX files in a folder."""
+    folder = Path(argument).expanduser()
+    hint = "expected {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
+    return _idx_dataset("idx", folder, input_size, seed, hint)
+
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
 
 
@@ -268,6 +344,6 @@ def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> Ima
     """Parse ``name`` or ``name:argument`` and load it."""
     name, _, argument = spec.partition(":")
     loader = DATASETS.get(name)
-    if name != "digits" and not argument:
+    if name not in ("digits", "fashion-mnist") and not argument:
         raise EdgepruneError(f"dataset {name!r} needs a local path: --data {name}:<dir>")
     return loader(argument, input_size, seed)

@@ -13,7 +13,7 @@ an :class:`Artifact`, which is all the measurement path needs to know.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,8 @@ class Artifact:
     estimate_precision: str | None = None  # None: the run's (the target's default)
     runner_options: tuple[tuple[str, str], ...] = ()
     latency_note: str | None = None  # set when its timing is not what the target would see
+    source_onnx: Path | None = None  # the ONNX graph it is (ONNX Runtime) or was built from
+    build_request: BuildRequest | None = None  # how its runtime's builder made it, if one did
 
 
 def export_fp32(
@@ -60,7 +62,7 @@ def export_fp32(
         write_json(layout.export_info, info)
     info = read_json(layout.export_info)
     runtime = runtime_for_artifact(str(layout.onnx)).name
-    return Artifact(layout.onnx, runtime, "fp32", info, graph=layout.onnx)
+    return Artifact(layout.onnx, runtime, "fp32", info, graph=layout.onnx, source_onnx=layout.onnx)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def plan_variants(
     says which precisions it builds.
     """
     chosen = auto_runtime() if runtime == "auto" else RUNTIMES.get(runtime)
-    if not chosen.available():
+    if not chosen.importable():
         raise EdgepruneError(
             f"--runtime {chosen.name}: {chosen.display} is not importable here ({chosen.install})"
         )
@@ -133,6 +135,10 @@ def build_variant(
         _build(base, layout, variant, inputs)
     info = read_json(layout.variant_info)
     runtime = RUNTIMES.get(variant.runtime)
+    source = layout.onnx if variant.precision == "int8" else base.onnx  # QDQ, or the FP32 export
+    request = None
+    if runtime.builder is not None and inputs is not None:
+        request = _request(base, layout, variant, inputs, source)
     return Artifact(
         layout.artifact(info["artifact"]),
         variant.runtime,
@@ -142,6 +148,23 @@ def build_variant(
         estimate_precision=variant.precision,
         runner_options=runtime.variant_options.get(variant.precision, ()),
         latency_note=runtime.variant_notes.get(variant.precision),
+        source_onnx=source,
+        build_request=request,
+    )
+
+
+def _request(
+    base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: VariantInputs, onnx: Path
+) -> BuildRequest:
+    return BuildRequest(
+        onnx=onnx,
+        model=base.model if base.model.exists() else None,
+        precision=variant.precision,
+        folder=layout.folder,
+        target=inputs.target,
+        calibration_images=inputs.calibration_images,
+        preprocess=inputs.preprocess,
+        sparse_weights=inputs.sparse_weights,
     )
 
 
@@ -161,17 +184,7 @@ def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: Var
     if builder is None:  # the (QDQ) ONNX file is what this runtime runs
         artifact = source
     else:  # e.g. a TensorRT engine built from it
-        request = BuildRequest(
-            onnx=source,
-            model=base.model if base.model.exists() else None,
-            precision=variant.precision,
-            folder=layout.folder,
-            target=inputs.target,
-            calibration_images=inputs.calibration_images,
-            preprocess=inputs.preprocess,
-            sparse_weights=inputs.sparse_weights,
-        )
-        artifact, record = import_object(builder)(request)
+        artifact, record = import_object(builder)(_request(base, layout, variant, inputs, source))
         info.update(record)
     info["artifact"] = artifact.name
     if base.cam_head.exists():  # the same linear head explains the variant's feature maps
@@ -193,4 +206,37 @@ def given_artifact(path: Path, runtime: str = "auto", precision: str = "") -> Ar
         {"path": str(path)},
         graph=graph,
         estimate_precision=precision or None,
+        source_onnx=graph,
+    )
+
+
+def recalibrated(artifact: Artifact, layout: EntryLayout, fit, output: str) -> Artifact:
+    """The artifact that ships with ``--recalibrate``: its ONNX graph with the fitted scaling
+    of ``output`` appended (``edgeprune.export.scaling``), rebuilt by its runtime's builder
+    where it has one (a TensorRT engine from the scaled graph), once."""
+    from edgeprune.export.scaling import append_scaling
+
+    if artifact.source_onnx is None:
+        raise EdgepruneError(f"{artifact.path.name} has no ONNX graph to recalibrate")
+    if not layout.calibrated_artifact.exists():
+        append_scaling(artifact.source_onnx, layout.calibrated_onnx, fit, output)
+        info = {"artifact": layout.calibrated_onnx.name, "from": artifact.source_onnx.name}
+        if artifact.build_request is not None:
+            builder = RUNTIMES.get(artifact.runtime).builder
+            request = replace(artifact.build_request, onnx=layout.calibrated_onnx)
+            path, record = import_object(builder)(request)
+            info.update({"artifact": path.name, **record})
+        elif artifact.path != artifact.source_onnx:
+            raise EdgepruneError(
+                f"{artifact.path.name}: rebuilding it from the recalibrated graph needs its "
+                "build inputs; delete its folder and rerun"
+            )
+        write_json(layout.calibrated_artifact, info)
+    info = read_json(layout.calibrated_artifact)
+    return replace(
+        artifact,
+        path=layout.artifact(info["artifact"]),
+        info={**artifact.info, "recalibrated": info},
+        source_onnx=layout.calibrated_onnx,
+        build_request=None,
     )

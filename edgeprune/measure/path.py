@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from edgeprune.files import read_json, write_json, write_npz
-from edgeprune.measure.artifacts import Artifact
+from edgeprune.measure.artifacts import Artifact, recalibrated
 from edgeprune.measure.setup import MeasureSetup
 from edgeprune.progress import Progress, silent
+from edgeprune.recalibration import NONE, Fit
 from edgeprune.results import Entry, Latency, Memory, Size, load_entry
 from edgeprune.rundir import EntryLayout
+from edgeprune.targets.bundle import CLEAN, VALIDATION
 from edgeprune.targets.execute import execute_job
 from edgeprune.targets.graph_cost import graph_costs, graph_summary
+from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE
 from edgeprune.tasks import ExplainRequest
-
-CLEAN = "clean"
 
 
 def measured_where(record: dict) -> str:
@@ -37,33 +39,62 @@ def measured_where(record: dict) -> str:
 
 def run_artifact(
     artifact: Artifact,
-    layout: EntryLayout,
+    device_dir: Path,
     setup: MeasureSetup,
     progress: Progress = silent,
     resume: bool = True,
+    **job_changes,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """The runner's outputs and record for ``artifact``, running it unless both exist."""
-    done = layout.outputs.exists() and layout.run_record.exists()
-    if not (resume and done):
+    """The runner's outputs and record for ``artifact`` in ``device_dir`` (the job's output
+    folder), running it unless both exist; ``job_changes`` adjust the setup's job."""
+    outputs_file, record_file = device_dir / OUTPUTS_FILE, device_dir / RUN_FILE
+    if not (resume and outputs_file.exists() and record_file.exists()):
         job = replace(
             setup.job,
             runtime=artifact.runtime,
             outputs=setup.task.outputs,
             engine_options=artifact.runner_options or setup.job.engine_options,
+            **job_changes,
         )
         execute_job(
             job,
             artifact.path,
             setup.bundle.path,
-            layout.device,
+            device_dir,
             setup.device,
             setup.profile,
             progress,
             setup.ssh_options,
         )
-    with np.load(layout.outputs) as stored:
+    with np.load(outputs_file) as stored:
         outputs = {key: stored[key] for key in stored.files}
-    return outputs, read_json(layout.run_record)
+    return outputs, read_json(record_file)
+
+
+def recalibrate(
+    artifact: Artifact,
+    layout: EntryLayout,
+    setup: MeasureSetup,
+    progress: Progress,
+    resume: bool,
+) -> tuple[Artifact, dict[str, np.ndarray], Fit]:
+    """``--recalibrate``: run the artifact as built on every split (the validation split too,
+    no timing), fit the task's scaling to its own validation outputs, and return the artifact
+    that ships (the scaling in its graph) with the uncalibrated outputs and the fit."""
+    progress("running the uncalibrated artifact (validation split included)")
+    raw, _ = run_artifact(
+        artifact, layout.uncalibrated_device, setup, progress, resume, latency_batches=()
+    )
+    if resume and layout.recalibration.exists():
+        fit = Fit.from_dict(read_json(layout.recalibration))
+    else:
+        fit = setup.task.fit_recalibration(raw, setup.bundle, setup.recalibration)
+        write_json(layout.recalibration, fit.describe())
+    progress(
+        f"recalibrated ({fit.method}): validation NLL {fit.nll_before:.4f} -> {fit.nll_after:.4f}"
+    )
+    shipped = recalibrated(artifact, layout, fit, setup.task.outputs[0])
+    return shipped, raw, fit
 
 
 def size_of(artifact: Artifact, model=None) -> Size | None:
@@ -82,6 +113,7 @@ def size_of(artifact: Artifact, model=None) -> Size | None:
         flops=summary["flops"],
         artifact_weight_elements=summary["weight_elements"],
         artifact_bytes=artifact.path.stat().st_size,
+        nodes=summary["nodes"],
     )
 
 
@@ -99,16 +131,17 @@ def _timings(record: dict, artifact: Artifact) -> tuple[Latency, Memory]:
     return latency, Memory.from_dict({"where": where, **record["memory"]})
 
 
-def _drop_explanation_outputs(layout: EntryLayout, output: str | None) -> None:
+def _drop_explanation_outputs(device_dir: Path, output: str | None) -> None:
     """Feature maps are only needed until the explanation metrics exist; they can take
     hundreds of MB per entry, so they leave outputs.npz once metrics.json is written."""
-    if output is None:
+    path = device_dir / OUTPUTS_FILE
+    if output is None or not path.exists():
         return
-    with np.load(layout.outputs) as stored:
+    with np.load(path) as stored:
         if not any(k.startswith(f"{output}/") for k in stored.files):
             return
         kept = {k: stored[k] for k in stored.files if not k.startswith(f"{output}/")}
-    write_npz(layout.outputs, kept)
+    write_npz(path, kept)
 
 
 def measure_entry(
@@ -129,23 +162,49 @@ def measure_entry(
     explanation maps (None for the baseline itself). ``resume=False`` measures afresh."""
     task = setup.task
     if resume and layout.metrics.exists():
-        entry = load_entry(read_json(layout.metrics), task)
+        cached = read_json(layout.metrics)
+        entry = load_entry(cached, task)
+        if "quality" not in cached and layout.outputs.exists():
+            # An entry of edgeprune-results/1, whose ECE gave a confidence of exactly 1.0 a bin
+            # of its own: its figures are computed again from its outputs, so that one run
+            # never compares two binnings. The outputs are what the artifact returned.
+            with np.load(layout.outputs) as stored:
+                entry.quality = task.quality({k: stored[k] for k in stored.files}, setup.bundle)
         # The target may differ on a rerun (a new --target); the estimate is cheap to redo.
         entry.estimate = setup.estimator.estimate(artifact.graph, artifact.estimate_precision)
         return entry
     started = time.perf_counter()
+    raw = fit = None
+    # The validation split is only in a bundle that recalibrates; only the scaling sees it.
+    scored = [n for n in setup.bundle.splits if n != VALIDATION]
+    only = {"splits": tuple(scored)} if VALIDATION in setup.bundle.splits else {}
+    if setup.recalibration != NONE:
+        artifact, raw, fit = recalibrate(artifact, layout, setup, progress, resume)
     progress("running the artifact on the eval bundle")
-    outputs, record = run_artifact(artifact, layout, setup, progress, resume)
+    outputs, record = run_artifact(
+        artifact,
+        layout.device,
+        setup,
+        progress,
+        resume,
+        **only,
+        # the explanations come from the uncalibrated run where there is one: the scaling
+        # leaves the feature maps alone and must not change what the maps are compared on
+        **({"feature_splits": ()} if raw is not None else {}),
+    )
+    explained = raw if raw is not None else outputs
     parity = explanation = None
     if model is not None:
         images = np.asarray(setup.bundle.images(CLEAN))
         reference_outputs = task.reference_outputs(model, images, setup.normalize)
+        if fit is not None:  # parity of the recalibrated graph with the same scaling in numpy
+            reference_outputs = task.recalibrated_reference(reference_outputs, fit)
         parity = task.parity(
             reference_outputs, outputs, setup.bundle, setup.parity_tolerance, required_parity
         )
         if setup.explanation is not None:
             progress("explanation consistency (HCC, PE-score)")
-            clean = {k: v for k, v in outputs.items() if k.endswith(f"/{CLEAN}")}
+            clean = {k: v for k, v in explained.items() if k.endswith(f"/{CLEAN}")}
             request = ExplainRequest(
                 layout, clean, setup.bundle, model, setup.normalize, setup.explanation, reference
             )
@@ -159,7 +218,7 @@ def measure_entry(
             **identity,
             "precision": artifact.precision,
             "runtime": artifact.runtime,
-            "quality": task.quality(outputs, setup.bundle),
+            "quality": _quality(task, outputs, raw, setup.bundle),
             "fidelity": parity,
             "explanation": explanation,
             "size": size_of(artifact, model),
@@ -168,10 +227,20 @@ def measure_entry(
             "artifact": artifact.info,
             "environment": record["environment"],
             "evaluation": record.get("evaluation"),
+            "recalibration": fit.describe() if fit is not None else None,
         }
     )
     entry.estimate = setup.estimator.estimate(artifact.graph, artifact.estimate_precision)
     entry.evaluate_seconds = time.perf_counter() - started
     write_json(layout.metrics, entry.to_dict())  # written last: the entry is finished
-    _drop_explanation_outputs(layout, task.explanation_output)
+    for device_dir in (layout.device, layout.uncalibrated_device):
+        _drop_explanation_outputs(device_dir, task.explanation_output)
     return entry
+
+
+def _quality(task, outputs: dict, raw: dict | None, bundle):
+    """The task's record of the shipped artifact; with the uncalibrated one inside it."""
+    quality = task.quality(outputs, bundle)
+    if raw is None:
+        return quality
+    return replace(quality, uncalibrated=task.quality(raw, bundle))

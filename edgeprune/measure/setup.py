@@ -71,6 +71,7 @@ class MeasureSetup:
     device: str | None = None  # None: the profile's ssh entry, else this machine (execute_job)
     ssh_options: str = ""
     parity_tolerance: tuple[float, float] = (1e-4, 1e-3)  # (atol, rtol) against PyTorch
+    recalibration: str = "none"  # a RECALIBRATIONS name: the scaling every artifact ships with
 
     @property
     def profile(self) -> TargetProfile:

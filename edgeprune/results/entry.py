@@ -135,16 +135,24 @@ class Size:
     artifact_weight_elements: int
     artifact_bytes: int
     macs_source: str = "ONNX graph at batch 1"
+    nodes: int | None = None  # layers in the graph
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict) -> Size:
-        known, _ = known_and_rest(cls, data)
+        known, rest = known_and_rest(cls, data)
+        known.pop("details", None)
         known.setdefault("params", None)
         known.setdefault("nonzero_params", known.get("params"))
-        return cls(**known)
+        return cls(**known, details=rest)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "details"
+        }
+        if out["nodes"] is None:
+            del out["nodes"]
+        return {**out, **self.details}
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ class Entry:
     quality: Any  # the task's record (``Task.quality_type``)
     fidelity: dict | None  # the task's comparison with PyTorch; None without a model
     explanation: dict | None
-    size: Size
+    size: Size | None  # None: no ONNX graph to count (a TensorRT engine evaluated alone)
     latency: Latency
     memory: Memory
     artifact: dict
@@ -208,6 +216,7 @@ class Entry:
     finetune: dict | None = None
     prune_seconds: float | None = None
     evaluate_seconds: float | None = None
+    recalibration: dict | None = None  # the fitted logit scaling the artifact ships with
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. ``run`` in merged results
 
     @property
@@ -234,7 +243,7 @@ class Entry:
             "quality": self.quality.to_dict(),
             "fidelity": self.fidelity,
             "explanation": self.explanation,
-            "size": self.size.to_dict(),
+            "size": self.size.to_dict() if self.size else None,
             "latency": self.latency.to_dict(),
             "memory": self.memory.to_dict(),
             "estimate": self.estimate.to_dict() if self.estimate else None,
@@ -246,6 +255,7 @@ class Entry:
             "finetune": self.finetune,
             "prune_seconds": self.prune_seconds,
             "evaluate_seconds": self.evaluate_seconds,
+            "recalibration": self.recalibration,
             **self.extra,
         }
 
@@ -259,7 +269,7 @@ class Entry:
             **{
                 **known,
                 "quality": quality_type.from_dict(data["quality"]),
-                "size": Size.from_dict(data["size"]),
+                "size": Size.from_dict(data["size"]) if data.get("size") else None,
                 "latency": Latency.from_dict(data["latency"]),
                 "memory": Memory.from_dict(data["memory"]),
                 "estimate": Estimate.from_dict(estimate) if estimate else None,

@@ -36,9 +36,12 @@ def _objective_text(objective: str, task) -> str:
     }[objective]
 
 
-def settings_record(task, settings) -> dict:
-    """Every limit's value in force (None: not checked) and the objective."""
+def settings_record(task, settings, results: RunResults) -> dict:
+    """Every limit's value in force (None: not checked), the objective, and, where an entry
+    was recalibrated, which ECE the ECE limit read."""
     record = {limit.option: limit.limit_from(settings) for limit in limits_for(task)}
+    if any(e.recalibration for e in results.entries):
+        record["ece_of"] = settings.ece_of
     return {**record, "objective": settings.objective}
 
 
@@ -70,7 +73,11 @@ def select_by_constraints(results: RunResults, settings, task) -> Decision:
         )
     limits = active_limits(task, settings)
     verdicts = [
-        verdict(entry, results, [check(limit, entry, results, value) for limit, value in limits])
+        verdict(
+            entry,
+            results,
+            [check(limit, entry, results, value, settings) for limit, value in limits],
+        )
         for entry in results.candidates
     ]
     feasible = [e for e, v in zip(results.candidates, verdicts) if v.feasible]
@@ -89,11 +96,11 @@ def select_by_constraints(results: RunResults, settings, task) -> Decision:
         latency, kind = results.target_latency(chosen)
         explanation = (
             f"{chosen.name}: {objective_text} (MACs -{100 * chosen.delta('macs_reduction'):.1f} %, "
-            f"{task.change_summary(chosen)}, {latency:.3f} ms on {results.target_name}, {kind})"
+            f"{task.change_summary(chosen, settings)}, {latency:.3f} ms on {results.target_name}, {kind})"
         )
     return Decision(
         selector="constraints",
-        settings=settings_record(task, settings),
+        settings=settings_record(task, settings, results),
         objective=objective_text,
         chosen=chosen.name if chosen else None,
         explanation=explanation,

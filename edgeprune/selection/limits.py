@@ -13,9 +13,9 @@ from edgeprune.tasks.base import Limit
 GROUPS = ("quality", "target", "robustness", "explanation")
 
 
-def check(limit: Limit, entry: Entry, results: RunResults, value: float) -> Check:
+def check(limit: Limit, entry: Entry, results: RunResults, value: float, settings) -> Check:
     """``limit`` at ``value`` applied to ``entry``: whether it holds, by how much it fails."""
-    measured, source = limit.read(entry, results)
+    measured, source = limit.read(entry, results, settings)
     if measured is None:
         return Check(
             limit.name, None, value, limit.kind, False, float("inf"), source,
@@ -30,11 +30,11 @@ def check(limit: Limit, entry: Entry, results: RunResults, value: float) -> Chec
     return Check(limit.name, measured, value, limit.kind, ok, excess, source, text)
 
 
-def _latency(entry: Entry, results: RunResults) -> tuple[float, str]:
+def _latency(entry: Entry, results: RunResults, settings) -> tuple[float, str]:
     return results.target_latency(entry)
 
 
-def _memory(entry: Entry, results: RunResults) -> tuple[float, str]:
+def _memory(entry: Entry, results: RunResults, settings) -> tuple[float, str]:
     return results.target_memory_mb(entry)
 
 

@@ -40,7 +40,8 @@ class Limit:
     name: str  # how checks and reasons name it
     option: str  # the SelectConfig field that sets it
     kind: str  # "max" or "min"
-    read: Callable[[Any, Any], tuple[float | None, str]]  # (entry, results) -> value, source
+    # (entry, results, select settings) -> value and how it was obtained
+    read: Callable[[Any, Any, Any], tuple[float | None, str]]
     unit: str = ""
     group: str = "quality"  # quality, target, robustness or explanation: the check order
     always: bool = False  # False: 0 switches it off
@@ -80,8 +81,8 @@ class Task(ABC):
 
     # ---------------------------------------------------------------- training
     @abstractmethod
-    def loss(self, outputs, labels):
-        """The training loss (torch tensors)."""
+    def loss(self, outputs, labels, label_smoothing: float = 0.0):
+        """The training loss (torch tensors); ``label_smoothing`` from the training recipe."""
 
     # ---------------------------------------------------------------- measurement
     @abstractmethod
@@ -102,6 +103,17 @@ class Task(ABC):
         required: float | None,
     ) -> dict:
         """The artifact against PyTorch; ``passed`` is None when nothing is required."""
+
+    def fit_recalibration(self, outputs: dict[str, np.ndarray], bundle, method: str):
+        """The post-hoc scaling ``method`` fitted on the validation split's outputs
+        (``edgeprune.recalibration.Fit``); tasks without scored logits have none."""
+        from edgeprune.errors import EdgepruneError
+
+        raise EdgepruneError(f"task {self.name} has no post-hoc recalibration")
+
+    def recalibrated_reference(self, reference: dict[str, np.ndarray], fit) -> dict:
+        """PyTorch's outputs with the same scaling, for the parity of the shipped graph."""
+        return reference
 
     def explanation_settings(self, explain_config) -> Any:
         return None
@@ -133,7 +145,7 @@ class Task(ABC):
         """The task's objectives, each oriented so that lower is better."""
 
     @abstractmethod
-    def change_summary(self, entry) -> str:
+    def change_summary(self, entry, settings=None) -> str:
         """``accuracy +0.00 pp, ECE +0.0069``: the change that a decision line quotes."""
 
     # ---------------------------------------------------------------- presentation

@@ -231,4 +231,40 @@ def test_a_tensorrt_variant_is_built_through_the_runtime_registry(
     info = json.loads(layout.variant_info.read_text())
     assert info["engine"]["precision"] == precision and info["artifact"] == artifact.path.name
     assert ("quantization" in info) == (precision == "int8")  # explicit INT8 from a QDQ graph
-    assert build_variant(base, layout, variant, None) == artifact  # built once, then reused
+    assert artifact.build_request.onnx == artifact.source_onnx  # what a rebuild starts from
+    again = build_variant(base, layout, variant, None)  # built once, then reused
+    assert again.path == artifact.path and again.info == artifact.info
+
+
+def test_a_recalibrated_tensorrt_variant_is_rebuilt_from_the_scaled_graph(
+    fake_tensorrt, models, tmp_path
+):
+    """--recalibrate on a TensorRT variant: the fitted scaling is appended to the graph the
+    engine came from (the QDQ graph for INT8) and the engine is built again from it."""
+    import shutil
+
+    import onnx
+
+    from edgeprune.measure import Variant, VariantInputs, build_variant
+    from edgeprune.measure.artifacts import recalibrated
+    from edgeprune.recalibration import fit_temperature
+    from edgeprune.rundir import EntryLayout
+
+    base = EntryLayout(tmp_path / "baseline")
+    base.folder.mkdir()
+    shutil.copyfile(models["dynamic"], base.onnx)
+    variant = Variant("tensorrt", "int8")
+    layout = EntryLayout(tmp_path / variant.name("baseline"))
+    inputs = VariantInputs(
+        models["images"][:64], models["bundle"].preprocess, load_target("jetson-orin-nano")
+    )
+    built = build_variant(base, layout, variant, inputs)
+    rng = np.random.default_rng(0)
+    fit = fit_temperature(rng.normal(size=(100, 10)) * 5, rng.integers(0, 10, 100))
+    shipped = recalibrated(built, layout, fit, "logits")
+    assert shipped.path != built.path and shipped.path.name.startswith("model.calibrated.")
+    assert shipped.path.suffix == ".engine" and shipped.source_onnx == layout.calibrated_onnx
+    graph = onnx.load(str(layout.calibrated_onnx)).graph
+    assert graph.node[-1].op_type == "Div"
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    assert shipped.info["recalibrated"]["engine"]["precision"] == "int8"

@@ -155,3 +155,47 @@ def test_select_and_report_open_a_version_1_run_directory(tmp_path, v1, capsys):
     decision = read_run(run).decision
     assert decision.chosen is not None and "selected:" in capsys.readouterr().out
     shutil.rmtree(run)
+
+
+def test_an_entry_without_a_graph_has_no_size(v1):
+    """A TensorRT engine evaluated alone has no ONNX graph to count (found in review: its
+    entry could not be written)."""
+    entry = load_results(v1, TASKS).baseline
+    entry.size = None
+    again = load_entry(json.loads(json.dumps(entry.to_dict(), default=float)), CLASSIFICATION)
+    assert again.size is None and again.quality == entry.quality
+
+
+def test_resuming_a_version_1_entry_scores_its_outputs_again(fast_run, tmp_path):
+    """A cached version-1 metrics.json binned a confidence of exactly 1.0 apart; on resume
+    its figures are computed again from its outputs, so one run never mixes binnings."""
+    from edgeprune.measure import Estimator, MeasureSetup, measure_entry
+    from edgeprune.rundir import EntryLayout, RunLayout
+    from edgeprune.targets.bundle import EvalBundle
+    from edgeprune.targets.profile import load_target
+    from edgeprune.targets.run import DeviceJob
+
+    source = RunLayout(fast_run)
+    folder = tmp_path / "old"
+    shutil.copytree(source.entry("l1-filter-0.50").folder, folder)
+    layout = EntryLayout(folder)
+    v2 = json.loads(layout.metrics.read_text())
+    true_ece = v2["quality"]["calibration"]["ece"]
+    v1_entry = {k: v for k, v in v2.items() if k not in ("quality", "estimate")}
+    v1_entry.update({k: v for k, v in v2["quality"].items() if k != "splits"})
+    v1_entry["corruption_splits"] = v2["quality"]["splits"]
+    v1_entry["latency"] = {**{k: v for k, v in v2["latency"].items() if k != "batches"},
+                           **v2["latency"]["batches"]}  # fmt: skip
+    v1_entry["calibration"] = {**v1_entry["calibration"], "ece": 0.5}  # what v1 had cached
+    write_json(layout.metrics, v1_entry)
+    bundle = EvalBundle(source.bundle)
+    setup = MeasureSetup(
+        task=CLASSIFICATION,
+        bundle=bundle,
+        job=DeviceJob(),
+        estimator=Estimator(load_target("jetson-orin-nano"), "fp16", (1,)),
+    )
+    from edgeprune.measure import given_artifact
+
+    entry = measure_entry(given_artifact(layout.onnx), layout, setup, {"name": "x"})
+    assert entry.quality.ece == pytest.approx(true_ece) and entry.name == "l1-filter-0.50"

@@ -38,13 +38,13 @@ class ConfidenceTask(Task):
             "confidence drop",
             "max_acc_drop",
             "max",
-            lambda e, r: (e.delta("confidence_drop"), "measured"),
+            lambda e, r, s: (e.delta("confidence_drop"), "measured"),
             always=True,
         ),
     )
     pareto_label = "confidence"
 
-    def loss(self, outputs, labels):
+    def loss(self, outputs, labels, label_smoothing=0.0):
         raise AssertionError("not trained here")
 
     def quality(self, outputs, bundle):
@@ -69,7 +69,7 @@ class ConfidenceTask(Task):
     def pareto_objectives(self, entry):
         return (-entry.quality.mean_confidence,)
 
-    def change_summary(self, entry):
+    def change_summary(self, entry, settings=None):
         return f"confidence {-entry.delta('confidence_drop'):+.3f}"
 
     def summary_cells(self, entry):

@@ -88,6 +88,7 @@ def severity_plot(results: RunResults, layout) -> str | None:
 
 
 def reliability_plot(results: RunResults, decision: Decision, layout) -> str:
+    """Baseline and chosen candidate; with recalibration, uncalibrated beside recalibrated."""
     plt = pyplot()
     by_name = {c.name: c for c in results.candidates}
     other = by_name.get(decision.chosen or "")
@@ -95,9 +96,17 @@ def reliability_plot(results: RunResults, decision: Decision, layout) -> str:
     if other is None and results.candidates:
         other, label = max(results.candidates, key=lambda c: c.ratio), "most pruned (none chosen)"
     panels = [(results.baseline, "baseline")] + ([(other, label)] if other else [])
+    if results.baseline.quality.uncalibrated is not None:
+        panels = [
+            (entry, f"{role}, {kind}", quality)
+            for entry, role in panels
+            for kind, quality in (("uncalibrated", entry.quality.uncalibrated), ("recalibrated", entry.quality))
+        ]  # fmt: skip
+    else:
+        panels = [(entry, role, entry.quality) for entry, role in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
-    for ax, (entry, role) in zip(axes[0], panels):
-        diagram = entry.quality.reliability
+    for ax, (entry, role, quality) in zip(axes[0], panels):
+        diagram = quality.reliability
         edges = list(diagram["edges"])
         centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
         width = edges[1] - edges[0]
@@ -107,7 +116,7 @@ def reliability_plot(results: RunResults, decision: Decision, layout) -> str:
         ax.plot(centres, confidence, "o", color="#e45756", ms=4, label="mean confidence")
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-               title=f"{entry.name} ({role})\nECE {entry.quality.ece:.4f}")  # fmt: skip
+               title=f"{entry.name} ({role})\nECE {quality.ece:.4f}")  # fmt: skip
         ax.legend(fontsize=8, loc="upper left")
     return save_figure(fig, layout, "reliability")
 
@@ -139,6 +148,27 @@ def explanation_plot(results: RunResults, layout) -> str | None:
     return save_figure(fig, layout, "explanation")
 
 
+def recalibration_plot(results: RunResults, layout) -> str | None:
+    """ECE at each corruption severity (0: clean), before and after the scaling, per entry."""
+    from edgeprune.tasks.classification.report import _per_severity
+
+    entries = [e for e in results.entries if e.recalibration and not e.is_variant]
+    if not entries or not entries[0].quality.splits:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colours = plt.cm.viridis([i / max(len(entries) - 1, 1) for i in range(len(entries))])
+    for entry, colour in zip(entries, colours):
+        before = [entry.quality.uncalibrated.ece, *_per_severity(entry.quality.uncalibrated, "ece")]
+        after = [entry.quality.ece, *_per_severity(entry.quality, "ece")]
+        ax.plot(range(6), before, "o--", color=colour, alpha=0.7)
+        ax.plot(range(6), after, "o-", color=colour, label=entry.name)
+    ax.set(xlabel="corruption severity (0: clean)", ylabel="ECE", title="Recalibration under shift")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, layout, "recalibration")
+
+
 def _pick_images(targets: np.ndarray, count: int, available: int) -> list[int]:
     """One image per explained class first (so the grid shows several classes), then in order."""
     first_of_class = [
@@ -151,7 +181,7 @@ def _pick_images(targets: np.ndarray, count: int, available: int) -> list[int]:
 def overlay_plot(results: RunResults, layout, count: int = 8) -> str | None:
     """Per image: the input, the unpruned model's PE map and each rate's (None: no maps)."""
     from edgeprune.explain.consistency import load_maps
-    from edgeprune.targets.bundle import EvalBundle
+    from edgeprune.targets.bundle import CLEAN, EvalBundle
 
     candidates = sorted((c for c in results.candidates if not c.is_variant), key=lambda c: c.ratio)
     explained = results.baseline.explanation
@@ -164,7 +194,7 @@ def overlay_plot(results: RunResults, layout, count: int = 8) -> str | None:
     maps = [load_maps(p) for p in paths]
     available = min(len(m[method]) for m in maps)
     rows = _pick_images(reference["targets"], count, available)
-    images = np.asarray(EvalBundle(layout.bundle).images("clean"))
+    images = np.asarray(EvalBundle(layout.bundle).images(CLEAN))
     class_names = results.dataset.get("class_names") or []
     plt = pyplot()
     cols = 2 + len(candidates)
@@ -200,6 +230,7 @@ def make_plots(results: RunResults, decision: Decision, layout) -> dict[str, str
         "severity": severity_plot(results, layout) if has_candidates else None,
         "reliability": reliability_plot(results, decision, layout),
         "explanation": explanation_plot(results, layout) if has_candidates else None,
+        "recalibration": recalibration_plot(results, layout),
         "overlays": overlay_plot(results, layout),
     }
     return {k: v for k, v in made.items() if v}

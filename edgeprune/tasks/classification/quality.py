@@ -15,9 +15,8 @@ import numpy as np
 
 from edgeprune.metrics import accuracy, calibration_summary, reliability_diagram, softmax
 from edgeprune.results.entry import known_and_rest
-from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.bundle import CLEAN, RESERVED_SPLITS, EvalBundle
 
-CLEAN = "clean"
 LOGITS = "logits"
 
 
@@ -93,6 +92,14 @@ class ClassificationQuality:
     reliability: dict  # equal-width bins: edges, counts, accuracy, confidence
     splits: dict[str, dict]  # "<corruption>/<severity>": accuracy, n, the calibration family
     corruption: CorruptionSummary | None = None
+    # With --recalibrate: the same figures of the artifact before its logits were scaled
+    # (this record is then the shipped, recalibrated artifact's).
+    uncalibrated: ClassificationQuality | None = None
+
+    @property
+    def before_scaling(self) -> ClassificationQuality:
+        """The uncalibrated figures: these themselves when nothing was recalibrated."""
+        return self.uncalibrated or self
 
     @property
     def ece(self) -> float:
@@ -105,6 +112,7 @@ class ClassificationQuality:
     @classmethod
     def from_dict(cls, data: dict) -> ClassificationQuality:
         corruption = data.get("corruption")
+        uncalibrated = data.get("uncalibrated")
         return cls(
             accuracy=data["accuracy"],
             n=data["n"],
@@ -112,10 +120,11 @@ class ClassificationQuality:
             reliability=data["reliability"],
             splits=data.get("splits") or {},
             corruption=CorruptionSummary.from_dict(corruption) if corruption else None,
+            uncalibrated=cls.from_dict(uncalibrated) if uncalibrated else None,
         )
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "accuracy": self.accuracy,
             "n": self.n,
             "calibration": self.calibration.to_dict(),
@@ -123,6 +132,9 @@ class ClassificationQuality:
             "splits": self.splits,
             "corruption": self.corruption.to_dict() if self.corruption else None,
         }
+        if self.uncalibrated is not None:
+            out["uncalibrated"] = self.uncalibrated.to_dict()
+        return out
 
 
 def measure_quality(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: int):
@@ -131,7 +143,7 @@ def measure_quality(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: 
     logits = outputs[f"{LOGITS}/{CLEAN}"]
     splits = {}
     for name in bundle.splits:
-        if name == CLEAN:
+        if name in RESERVED_SPLITS:  # clean is scored above; validation fits, never scores
             continue
         split_logits, split_labels = outputs[f"{LOGITS}/{name}"], bundle.labels(name)
         summary = calibration_summary(split_logits, split_labels, n_bins)
