@@ -9,20 +9,19 @@ memory, size, the target's estimates) is the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.config import RunConfig
-from edgeprune.errors import EdgepruneError, first_line
+from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json
-from edgeprune.measure import Estimator, MeasureSetup, given_artifact, measure_entry
+from edgeprune.measure import MeasureSetup, device_job, estimator_for, given_artifact, measure_entry
 from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
 from edgeprune.results import Entry
 from edgeprune.rundir import EntryLayout, RunLayout
 from edgeprune.targets.bundle import EvalBundle
 from edgeprune.targets.profile import load_target
-from edgeprune.targets.run import DeviceJob
 from edgeprune.tasks import TASKS
 
 
@@ -50,47 +49,17 @@ def _bundle(request: ArtifactEvaluation, progress: Progress) -> EvalBundle:
     return prepare_bundle(request.config, dataset, RunLayout(request.out), progress)
 
 
-def _precision(artifact: Path) -> str:
-    """What the artifact runs at: an ONNX graph is INT8 when it holds Q/DQ nodes, else FP32;
-    an engine says so in its build record (``--precision`` only sets the estimate's)."""
-    if artifact.suffix.lower() == ".onnx":
-        import onnx
-
-        try:
-            graph = onnx.load(str(artifact), load_external_data=False).graph
-        except Exception as exc:  # protobuf raises its own types for a damaged file
-            raise EdgepruneError(
-                f"{artifact} is not a readable ONNX file: {first_line(exc)}"
-            ) from None
-        return "int8" if any(n.op_type == "QuantizeLinear" for n in graph.node) else "fp32"
-    from edgeprune.targets.runners.tensorrt_runner import read_sidecar
-
-    return (read_sidecar(artifact) or {}).get("precision", "unknown")
-
-
 def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> Entry:
     config = request.config
-    artifact = given_artifact(request.artifact, request.runtime)
-    artifact = replace(
-        artifact,
-        precision=_precision(artifact.path),
-        estimate_precision=config.measure.precision or None,
-    )
+    artifact = given_artifact(request.artifact, request.runtime, config.measure.precision)
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
     bundle = _bundle(request, progress)
-    measure = config.measure
-    batches = tuple(dict.fromkeys((1, measure.latency_batch)))
     setup = MeasureSetup(
         task=task,
         bundle=bundle,
-        job=DeviceJob(
-            batch_size=measure.eval_batch_size,
-            latency_batches=batches,
-            warmup=measure.latency_warmup,
-            iterations=measure.latency_iterations,
-        ),
-        estimator=Estimator(target, measure.precision or target.runtime.precision, batches),
+        job=device_job(config.measure, task),
+        estimator=estimator_for(target, config.measure),
         device=config.device.device or None,
         ssh_options=config.device.ssh_options,
     )

@@ -31,11 +31,12 @@ from edgeprune.files import write_json, write_text
 from edgeprune.inference import Normalizer, to_tensor
 from edgeprune.measure import (
     FP32_MIN_AGREEMENT,
-    Estimator,
     MeasureSetup,
     Variant,
     VariantInputs,
     build_variant,
+    device_job,
+    estimator_for,
     export_fp32,
     measure_entry,
     plan_variants,
@@ -125,11 +126,6 @@ def _normalise(value: object) -> object:
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def _batches(config: RunConfig) -> tuple[int, ...]:
-    """Batch 1 and the throughput batch (one batch when they are the same)."""
-    return tuple(dict.fromkeys((1, config.measure.latency_batch)))
-
-
 def prepare(config: RunConfig, progress: Progress) -> Workspace:
     """Resolve target, data and model; write the eval bundle once."""
     # Names and paths are checked before the run directory is touched.
@@ -161,22 +157,12 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
     bundle = prepare_bundle(config, dataset, layout, progress)
-    measure = config.measure
-    job = DeviceJob(
-        outputs=task.outputs,
-        batch_size=measure.eval_batch_size,
-        latency_batches=_batches(config),
-        warmup=measure.latency_warmup,
-        iterations=measure.latency_iterations,
-        feature_splits=(CLEAN,) if task.explanation_output else (),
-        feature_limit=config.explain.explain_images or None,
-    )
-    precision = measure.precision or target.runtime.precision
+    job = device_job(config.measure, task, config.explain.explain_images or None, explain=True)
     setup = MeasureSetup(
         task=task,
         bundle=bundle,
         job=job,
-        estimator=Estimator(target, precision, _batches(config)),
+        estimator=estimator_for(target, config.measure),
         export=ExportSettings(opset=config.export.opset, cleanup=config.export.onnx_cleanup),
         normalize=Normalizer(dataset.mean, dataset.std),
         explanation=task.explanation_settings(config.explain),

@@ -11,7 +11,14 @@ from edgeprune.measure.artifacts import (
     plan_variants,
 )
 from edgeprune.measure.path import measure_entry, measured_where, run_artifact, size_of
-from edgeprune.measure.setup import FP32_MIN_AGREEMENT, Estimator, MeasureSetup
+from edgeprune.measure.setup import (
+    FP32_MIN_AGREEMENT,
+    Estimator,
+    MeasureSetup,
+    device_job,
+    estimator_for,
+    latency_batches,
+)
 
 __all__ = [
     "FP32_MIN_AGREEMENT",
@@ -21,8 +28,11 @@ __all__ = [
     "Variant",
     "VariantInputs",
     "build_variant",
+    "device_job",
+    "estimator_for",
     "export_fp32",
     "given_artifact",
+    "latency_batches",
     "measure_entry",
     "measured_where",
     "plan_variants",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import read_json, write_json, write_npz
 from edgeprune.registry import import_object
 from edgeprune.rundir import EntryLayout, variant_name
@@ -192,8 +192,9 @@ def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: Var
     write_json(layout.variant_info, info)
 
 
-def given_artifact(path: Path, runtime: str = "auto", precision: str = "") -> Artifact:
-    """A file evaluated as it is (``edgeprune evaluate``): an ONNX graph or an engine."""
+def given_artifact(path: Path, runtime: str = "auto", estimate_precision: str = "") -> Artifact:
+    """A file evaluated as it is (``edgeprune evaluate``): an ONNX graph or an engine.
+    ``estimate_precision``: what the target estimate assumes (default: the target's)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise EdgepruneError(f"artifact not found: {path}")
@@ -202,12 +203,30 @@ def given_artifact(path: Path, runtime: str = "auto", precision: str = "") -> Ar
     return Artifact(
         path,
         chosen.name,
-        precision or "fp32",
+        _precision(path),
         {"path": str(path)},
         graph=graph,
-        estimate_precision=precision or None,
+        estimate_precision=estimate_precision or None,
         source_onnx=graph,
     )
+
+
+def _precision(artifact: Path) -> str:
+    """What the artifact runs at: an ONNX graph is INT8 when it holds Q/DQ nodes, else FP32;
+    an engine says so in its build record (``--precision`` only sets the estimate's)."""
+    if artifact.suffix.lower() == ".onnx":
+        import onnx
+
+        try:
+            graph = onnx.load(str(artifact), load_external_data=False).graph
+        except Exception as exc:  # protobuf raises its own types for a damaged file
+            raise EdgepruneError(
+                f"{artifact} is not a readable ONNX file: {first_line(exc)}"
+            ) from None
+        return "int8" if any(n.op_type == "QuantizeLinear" for n in graph.node) else "fp32"
+    from edgeprune.targets.runners.tensorrt_runner import read_sidecar
+
+    return (read_sidecar(artifact) or {}).get("precision", "unknown")
 
 
 def recalibrated(artifact: Artifact, layout: EntryLayout, fit, output: str) -> Artifact:

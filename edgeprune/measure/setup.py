@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgeprune.export import ExportSettings
 from edgeprune.results import Estimate
-from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
 from edgeprune.targets.graph_cost import graph_costs
 from edgeprune.targets.profile import TargetProfile
@@ -57,6 +57,31 @@ class Estimator:
             if batch == 1:
                 memory = estimate_memory(costs, precision)
         return Estimate(self.target.name, precision, latency, memory)
+
+
+def latency_batches(measure) -> tuple[int, ...]:
+    """Batch 1 and the throughput batch of a ``measure`` section (one when they are equal)."""
+    return tuple(dict.fromkeys((1, measure.latency_batch)))
+
+
+def device_job(measure, task, feature_limit: int | None = None, explain: bool = False) -> DeviceJob:
+    """The device job of a ``measure`` section for ``task``: its scored outputs, and with
+    ``explain`` the clean split's feature maps (at most ``feature_limit``)."""
+    return DeviceJob(
+        outputs=task.outputs,
+        batch_size=measure.eval_batch_size,
+        latency_batches=latency_batches(measure),
+        warmup=measure.latency_warmup,
+        iterations=measure.latency_iterations,
+        feature_splits=(CLEAN,) if explain and task.explanation_output else (),
+        feature_limit=feature_limit,
+    )
+
+
+def estimator_for(target: TargetProfile, measure) -> Estimator:
+    """Estimates on ``target`` at the section's precision, or the target's default."""
+    precision = measure.precision or target.runtime.precision
+    return Estimator(target, precision, latency_batches(measure))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,14 @@ def with_details(cls: type, data: dict):
     return cls(**known, details=rest)
 
 
+def flat_with_details(record) -> dict:
+    """The inverse of :func:`with_details`: the record's fields and its details, flat."""
+    out = {
+        f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "details"
+    }
+    return {**out, **record.details}
+
+
 @dataclass(frozen=True)
 class LatencyStats:
     """Timing of one batch size: percentiles, throughput and how it was measured."""
@@ -55,10 +63,7 @@ class LatencyStats:
         return with_details(cls, data)
 
     def to_dict(self) -> dict:
-        out = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "details"
-        }
-        return {**out, **self.details}
+        return flat_with_details(self)
 
 
 @dataclass(frozen=True)
@@ -118,12 +123,7 @@ class Memory:
         return with_details(cls, data)
 
     def to_dict(self) -> dict:
-        return {
-            "measured": self.measured,
-            "where": self.where,
-            "peak_rss_bytes": self.peak_rss_bytes,
-            **self.details,
-        }
+        return flat_with_details(self)
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,10 @@ class Size:
         return cls(**known, details=rest)
 
     def to_dict(self) -> dict:
-        out = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "details"
-        }
-        if out["nodes"] is None:
+        out = flat_with_details(self)
+        if out["nodes"] is None:  # not counted (older entries)
             del out["nodes"]
-        return {**out, **self.details}
+        return out
 
 
 @dataclass(frozen=True)

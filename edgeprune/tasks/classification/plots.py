@@ -150,17 +150,16 @@ def explanation_plot(results: RunResults, layout) -> str | None:
 
 def recalibration_plot(results: RunResults, layout) -> str | None:
     """ECE at each corruption severity (0: clean), before and after the scaling, per entry."""
-    from edgeprune.tasks.classification.report import _per_severity
-
     entries = [e for e in results.entries if e.recalibration and not e.is_variant]
-    if not entries or not entries[0].quality.splits:
+    if not entries or not all(e.quality.corruption for e in entries):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     colours = plt.cm.viridis([i / max(len(entries) - 1, 1) for i in range(len(entries))])
     for entry, colour in zip(entries, colours):
-        before = [entry.quality.uncalibrated.ece, *_per_severity(entry.quality.uncalibrated, "ece")]
-        after = [entry.quality.ece, *_per_severity(entry.quality, "ece")]
+        uncalibrated = entry.quality.uncalibrated
+        before = [uncalibrated.ece, *uncalibrated.corruption.ece_by_severity()]
+        after = [entry.quality.ece, *entry.quality.corruption.ece_by_severity()]
         ax.plot(range(6), before, "o--", color=colour, alpha=0.7)
         ax.plot(range(6), after, "o-", color=colour, label=entry.name)
     ax.set(xlabel="corruption severity (0: clean)", ylabel="ECE", title="Recalibration under shift")

@@ -56,6 +56,10 @@ class CorruptionSummary:
 
     _KEYS = {"mpc": "mPC", "rpc": "rPC", "mce": "mCE", "relative_mce": "relative_mCE"}
 
+    def ece_by_severity(self) -> list[float | None]:
+        """Mean ECE over the benchmark corruptions at severities 1..5 (None: not measured)."""
+        return [self.per_severity.get(str(s), {}).get("ece") for s in range(1, 6)]
+
     @property
     def corruptions(self) -> list[str]:
         return list(self.details.get("corruptions", []))

@@ -100,18 +100,6 @@ def calibration_section(results: RunResults, plots: dict[str, str]) -> Section:
     return Section("Calibration of the deployed artifact", blocks)
 
 
-def _per_severity(quality, key: str) -> list[float | None]:
-    """Mean of ``key`` over the benchmark corruptions at each severity (None: not measured)."""
-    from edgeprune.data.corruptions import BENCHMARK
-
-    values = []
-    for s in range(1, 6):
-        rows = [quality.splits.get(f"{c}/{s}") for c in BENCHMARK]
-        rows = [r[key] for r in rows if r and r.get(key) is not None]
-        values.append(sum(rows) / len(rows) if rows else None)
-    return values
-
-
 def recalibration_section(results: RunResults, decision: Decision, plots) -> Section | None:
     """What the post-hoc scaling did, entry by entry, in distribution and under shift."""
     scaled = [e for e in results.entries if e.recalibration]
@@ -138,11 +126,11 @@ def recalibration_section(results: RunResults, decision: Decision, plots) -> Sec
         "scaling leaves unchanged.",
         Table(headers, rows, align="ll" + "r" * 6),
     ]
-    if any(e.quality.splits for e in scaled):
+    if all(e.quality.corruption for e in scaled):
         sev = []
         for e in scaled:
-            before = _per_severity(e.quality.uncalibrated, "ece")
-            after = _per_severity(e.quality, "ece")
+            before = e.quality.uncalibrated.corruption.ece_by_severity()
+            after = e.quality.corruption.ece_by_severity()
             sev.append([e.name, f"{e.quality.uncalibrated.ece:.3f} -> {e.quality.ece:.3f}"]
                        + [f"{_fmt(b, '.3f')} -> {_fmt(a, '.3f')}" for b, a in zip(before, after)])  # fmt: skip
         blocks += [
