@@ -9,12 +9,14 @@ what finished and exits with 130. Bugs keep their tracebacks.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from edgeprune import __version__
 from edgeprune.config import FIELDS, RunConfig, build_config, full_help, read_config_file
+from edgeprune.config.run_config import MAX_SEED
 from edgeprune.errors import EdgepruneError
 
 EXIT_USER_ERROR = 2
@@ -144,6 +146,7 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
     from edgeprune.data.corrupted_sets import write_corrupted_set
     from edgeprune.data.corruptions import ALL, CORRUPTIONS
     from edgeprune.data.datasets import load_dataset
+    from edgeprune.lock import check_folder
     from edgeprune.progress import Progress
 
     names = tuple(n for n in args.corruptions.split(",") if n) or ALL
@@ -151,6 +154,9 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
         CORRUPTIONS.get(name)  # a typo fails before any work
     if args.limit is not None and args.limit < 1:
         raise EdgepruneError("--limit must be at least 1")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise EdgepruneError(f"--seed must lie in 0 .. {MAX_SEED} (2**32 - 1), got {args.seed}")
+    check_folder(args.out, "corrupted-set folder")
     progress = Progress(quiet=args.quiet)
     dataset = load_dataset(args.data, args.input_size or None, args.seed)
     images, labels = dataset.test.images[: args.limit], dataset.test.labels[: args.limit]
@@ -200,6 +206,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def cmd_select(args: argparse.Namespace) -> int:
     from edgeprune.config import baseline_options, section_keys
     from edgeprune.files import write_json
+    from edgeprune.lock import hold
     from edgeprune.report import write_reports
     from edgeprune.results import merge_results
     from edgeprune.rundir import RunLayout
@@ -216,10 +223,11 @@ def cmd_select(args: argparse.Namespace) -> int:
     layout = RunLayout(Path(args.out or args.run_dirs[0]))
     results.run_dir = str(layout.root)
     decision = decide(results, config.select)
-    write_json(layout.selection, decision.to_dict())
-    if len(runs) > 1:
-        write_json(layout.merged_results, results.to_dict())
-    written = write_reports(layout, results, decision)
+    with hold(layout.root):
+        write_json(layout.selection, decision.to_dict())
+        if len(runs) > 1:
+            write_json(layout.merged_results, results.to_dict())
+        written = write_reports(layout, results, decision)
     _print_decision(results, decision)
     from edgeprune.selection import SELECTORS
 
@@ -229,11 +237,13 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from edgeprune.lock import hold
     from edgeprune.report import write_reports
     from edgeprune.runs import read_run
 
     run = read_run(args.run_dir)
-    written = write_reports(run.layout, run.results, run.decision)
+    with hold(run.layout.root):
+        written = write_reports(run.layout, run.results, run.decision)
     for key in ("markdown", "html", "csv"):
         print(written[key])
     return 0
@@ -335,16 +345,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        code = args.handler(args)
     except EdgepruneError as exc:
-        print(f"edgeprune: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print(
             "edgeprune: interrupted; finished results are kept, rerun the same command to resume",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        from edgeprune.files import storage_problem
+
+        problem = storage_problem(exc)
+        if problem is None:
+            raise  # a bug keeps its traceback
+        return _fail(f"{problem}; finished results are kept, rerun to resume")
+    # The work is done and written: a Ctrl-C from here to the interpreter's exit must not
+    # turn a finished run into a silent death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _fail(message: str) -> int:
+    print(f"edgeprune: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

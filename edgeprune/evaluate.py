@@ -15,14 +15,22 @@ from pathlib import Path
 from edgeprune.config import RunConfig
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json
-from edgeprune.measure import MeasureSetup, device_job, estimator_for, given_artifact, measure_entry
+from edgeprune.lock import check_folder, hold
+from edgeprune.measure import (
+    Artifact,
+    MeasureSetup,
+    device_job,
+    estimator_for,
+    given_artifact,
+    measure_entry,
+)
 from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
 from edgeprune.results import Entry
 from edgeprune.rundir import EntryLayout, RunLayout
 from edgeprune.targets.bundle import EvalBundle
-from edgeprune.targets.profile import load_target
-from edgeprune.tasks import TASKS
+from edgeprune.targets.profile import TargetProfile, load_target
+from edgeprune.tasks import TASKS, Task
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,19 @@ def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> E
     artifact = given_artifact(request.artifact, request.runtime, config.measure.precision)
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
+    check_folder(request.out, "evaluation folder")
+    with hold(request.out, "evaluation folder"):
+        return _evaluate(request, artifact, target, task, progress)
+
+
+def _evaluate(
+    request: ArtifactEvaluation,
+    artifact: Artifact,
+    target: TargetProfile,
+    task: Task,
+    progress: Progress,
+) -> Entry:
+    config = request.config
     bundle = _bundle(request, progress)
     setup = MeasureSetup(
         task=task,

@@ -1,16 +1,23 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A crash or Ctrl-C in the middle of a write never leaves a half file that looks finished,
-which is what lets an interrupted sweep resume by checking which files exist.
+which is what lets an interrupted sweep resume by checking which files exist. The
+temporaries of a killed writer are removed on the next start (``remove_stale_temporaries``),
+and a full disk is one place's concern: ``ensure_free_space`` before a large write,
+``write_npy_stream`` for arrays too large to hold (ENOSPC instead of an mmap's SIGBUS), and
+``storage_problem`` for the command line's one-line message.
 Torch-free and Python 3.8-compatible: the device runner uses it too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +93,89 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Save arrays uncompressed (logits compress poorly; loading stays fast)."""
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
+
+
+# The temporary names atomic_path makes: ".<name>.<8 random characters>.tmp[<suffix>]".
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete what killed writers left behind under ``folder`` (their temporary files).
+
+    Only safe while holding the folder's lock (``edgeprune.lock``): then no live writer owns
+    one of them. Returns the paths removed.
+    """
+    removed = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if _TEMPORARY.match(name):
+                path = Path(root) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+# Below this much free space after a write, the next small write (a JSON, a plot) may fail.
+FREE_SPACE_MARGIN = 16 * 2**20
+
+
+def ensure_free_space(folder: str | os.PathLike, needed: int, what: str) -> None:
+    """Refuse a large write that cannot fit, before any of it is written."""
+    from edgeprune.errors import EdgepruneError
+
+    free = shutil.disk_usage(_existing_parent(Path(folder))).free
+    if free < needed + FREE_SPACE_MARGIN:
+        raise EdgepruneError(
+            f"not enough free space for {what} in {folder}: needs {_mb(needed)} "
+            f"(+{_mb(FREE_SPACE_MARGIN)} margin), {_mb(free)} free; free some space or use "
+            "another --out"
+        )
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """One line for an OSError that the machine, not edgeprune, caused while writing (a full
+    disk, a quota, a read-only or forbidden folder); None for anything else."""
+    if not isinstance(exc, OSError):
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device{where}: free some space or use another --out"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{exc.strerror.lower()}{where}: use an --out where you can write"
+    return None
+
+
+def write_npy_stream(path: Path, shape: tuple[int, ...], dtype: np.dtype, chunks) -> None:
+    """Write an ``.npy`` file of ``shape`` from ``chunks`` (arrays, in row order), atomically.
+
+    Plain writes rather than a memory map: a full disk then fails the write with ENOSPC,
+    which can be reported, instead of killing the process with SIGBUS. The space is
+    reserved first, so a disk that cannot hold the file fails before any work.
+    """
+    dtype = np.dtype(dtype)
+    total = int(np.prod(shape)) * dtype.itemsize
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "r+b") as handle:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(handle, {**header, "shape": tuple(shape)})
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(handle.fileno(), 0, handle.tell() + total)
+        written = 0
+        for chunk in chunks:
+            data = np.ascontiguousarray(chunk, dtype=dtype)
+            handle.write(data.tobytes())
+            written += data.nbytes
+        if written != total:
+            raise ValueError(f"{path}: wrote {written} bytes of {total}")
+        handle.flush()
+        os.fsync(handle.fileno())

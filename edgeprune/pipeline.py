@@ -10,12 +10,12 @@ values differ from those it was made with.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.export import ExportSettings, cleanup_tool
 from edgeprune.files import write_json, write_text
 from edgeprune.inference import Normalizer, to_tensor
+from edgeprune.lock import check_folder, hold
 from edgeprune.measure import (
     FP32_MIN_AGREEMENT,
     MeasureSetup,
@@ -42,6 +43,7 @@ from edgeprune.measure import (
     plan_variants,
 )
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
+from edgeprune.models.checkpoint import check_checkpoint
 from edgeprune.models.zoo import check_model_name
 from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
@@ -97,9 +99,11 @@ def sweep_ratios(config: RunConfig, progress: Progress) -> tuple[float, ...]:
     return (fixed,)
 
 
-def open_run_dir(config: RunConfig) -> RunLayout:
-    """Create the run directory, or check that an existing one was made compatibly."""
+def open_run_dir(config: RunConfig, held: contextlib.ExitStack) -> RunLayout:
+    """Create the run directory, or check that an existing one was made compatibly; its
+    lock is held until ``held`` closes, so a second process on it fails with one line."""
     layout = RunLayout(config.run_dir)
+    held.enter_context(hold(layout.root))
     if layout.config.exists():
         stored = read_config_file(layout.config)
         changed = []
@@ -126,8 +130,9 @@ def _normalise(value: object) -> object:
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def prepare(config: RunConfig, progress: Progress) -> Workspace:
-    """Resolve target, data and model; write the eval bundle once."""
+def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -> Workspace:
+    """Resolve target, data and model; write the eval bundle once. The run directory stays
+    locked until ``held`` closes."""
     # Names and paths are checked before the run directory is touched.
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
@@ -141,11 +146,11 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
             "SSH with --runtime onnxruntime"
         )
     METHODS.get(config.prune.method)
+    check_folder(config.run_dir)
     check_model_name(config.train.model)
     cleanup_tool(config.export.onnx_cleanup)
-    weights = config.train.weights
-    if weights and not Path(weights).expanduser().is_file():
-        raise EdgepruneError(f"checkpoint not found: {weights}")
+    if config.train.weights:
+        check_checkpoint(config.train.weights)
     if remote:  # an unreachable device should fail now, not after training the baseline
         progress("checking the device over SSH")
         found = check_device(DeviceJob().runtime, device, target, config.device.ssh_options)
@@ -153,7 +158,7 @@ def prepare(config: RunConfig, progress: Progress) -> Workspace:
     progress(f"loading data {config.data.data}")
     dataset = load_dataset(config.data.data, config.data.input_size or None, config.data.seed)
     dataset = dataset.with_train_images(config.data.train_images, config.data.seed)
-    layout = open_run_dir(config)
+    layout = open_run_dir(config, held)
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
     bundle = prepare_bundle(config, dataset, layout, progress)
@@ -479,10 +484,15 @@ def assemble_results(ws: Workspace, baseline: Entry, candidates: list[Entry]) ->
 
 def compress(config: RunConfig, progress: Progress | None = None) -> tuple[RunResults, Decision]:
     """Run the whole sweep; returns (results, decision) and writes them into the run dir."""
+    progress = progress or Progress()
+    with contextlib.ExitStack() as held:
+        return _sweep(prepare(config, progress, held), progress)
+
+
+def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     from edgeprune.report import write_reports
 
-    progress = progress or Progress()
-    ws = prepare(config, progress)
+    config = ws.config
     baseline = baseline_model(ws)
     source = prepared_model(ws, baseline)
     base_entry = measure_fp32(ws, BASELINE, baseline, {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,38 @@ def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, flo
     return stats
 
 
+@dataclass(frozen=True)
+class TimedBatch:
+    """One latency figure: the batch size it is reported at and the batch actually run."""
+
+    reported: int  # images one call answers (the figure's batch size)
+    run: int  # images fed to the artifact per call
+
+
+def latency_plan(requested: Sequence[int], static_batch: int | None) -> list[TimedBatch]:
+    """What to time for the requested batch sizes.
+
+    An artifact with a static batch size N runs N images per call whatever is asked: one image
+    costs a call of N (padded), and throughput is that of batch N. Its figures are reported at
+    batch 1 and at N, never at a batch size it cannot run.
+    """
+    if not static_batch:
+        return [TimedBatch(b, b) for b in requested]
+    reported = sorted({1 if b == 1 else static_batch for b in requested})
+    return [TimedBatch(b, static_batch) for b in reported]
+
+
+def static_batch_note(static_batch: int | None) -> str | None:
+    if not static_batch:
+        return None
+    if static_batch == 1:
+        return "static batch 1: timed at batch 1 only (the artifact runs no larger batch)"
+    return (
+        f"static batch {static_batch}: every call runs {static_batch} images, so batch 1 is "
+        f"one padded call and throughput is timed at batch {static_batch}"
+    )
+
+
 def measure_latency(
     runner: Runner,
     batch: np.ndarray,
@@ -37,11 +70,13 @@ def measure_latency(
     iterations: int,
     max_seconds: float,
     outputs: Sequence[str] | None = None,
+    answers: int | None = None,
 ) -> dict[str, object]:
     """Time ``runner`` on one preprocessed batch.
 
     Runs ``warmup`` untimed inferences, then timed ones until ``iterations`` are done or
-    ``max_seconds`` have passed (at least 10 timed iterations either way).
+    ``max_seconds`` have passed (at least 10 timed iterations either way). ``answers``: the
+    images one call answers when fewer than it runs (a padded static batch).
     """
     feeds = {runner.input_names[0]: batch}
     for _ in range(warmup):
@@ -54,14 +89,17 @@ def measure_latency(
         runner.infer(feeds, outputs)
     records = list(runner.timings)
     runner.timings.clear()
+    images = answers or len(batch)
     result: dict[str, object] = {
-        "batch_size": int(len(batch)),
+        "batch_size": int(images),
         "warmup": warmup,
         "iterations": len(records),
         "timer": "perf_counter around infer()",
     }
-    result.update(summarize_times([r["total_ms"] for r in records], len(batch)))
+    if images != len(batch):
+        result["run_batch_size"] = int(len(batch))
+    result.update(summarize_times([r["total_ms"] for r in records], images))
     for component in ("h2d_ms", "compute_ms", "d2h_ms"):
         if records and component in records[0]:
-            result[component] = summarize_times([r[component] for r in records], len(batch))
+            result[component] = summarize_times([r[component] for r in records], images)
     return result

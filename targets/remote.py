@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -70,26 +71,56 @@ _DEFAULTS = (
 # --------------------------------------------------------------------------- ssh plumbing
 
 
+# What an ssh destination may hold. OpenSSH refuses most shell syntax itself, but edgeprune
+# names the device in messages and records, so it accepts only what a destination can be.
+_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*\$?")
+_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?")  # a name, an alias, IPv4
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?")  # with an optional zone (%eth0)
+
+
 def parse_device(device: str) -> tuple[str, int | None]:
     """``user@host``, ``user@host:port``, ``host`` or ``user@[::1]:22`` -> (destination, port)."""
     text = device.strip()
     problem = f"not an ssh destination: {device!r} (expected user@host or user@host:port)"
-    if not text or text.startswith("-") or any(c.isspace() for c in text):
-        raise EdgepruneError(problem)  # a leading "-" would be read as an ssh option
     user, at, rest = text.rpartition("@")
-    port_text = ""
+    port_text, ipv6 = "", False
     if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        if tail and not tail.startswith(":"):
+        host, closed, tail = rest[1:].partition("]")
+        if not closed or (tail and not tail.startswith(":")):
             raise EdgepruneError(problem)
-        port_text = tail[1:]
+        port_text, ipv6 = tail[1:], True
     elif rest.count(":") == 1:
         host, _, port_text = rest.partition(":")
+        if not port_text:
+            raise EdgepruneError(problem)
+    elif ":" in rest:
+        host, ipv6 = rest, True  # a bare IPv6 address
     else:
-        host = rest  # a name, an IPv4 address or a bare IPv6 address
-    if not host or (port_text and not port_text.isdigit()) or rest.endswith(":"):
+        host = rest
+    valid = (
+        (not at or _USER.fullmatch(user))
+        and (_IPV6.fullmatch(host) if ipv6 else _HOST.fullmatch(host))
+        and (not port_text or (port_text.isdigit() and 0 < int(port_text) < 65536))
+    )
+    if not valid:
         raise EdgepruneError(problem)
     return f"{user}{at}{host}", int(port_text) if port_text else None
+
+
+def check_device_option(device: str) -> None:
+    """``--device``: empty (the profile's), ``local``, or an ssh destination."""
+    if device not in ("", "local"):
+        parse_device(device)
+
+
+def split_ssh_options(options: str | Sequence[str]) -> list[str]:
+    """``--ssh-options`` as the shell would split it."""
+    if not isinstance(options, str):
+        return list(options)
+    try:
+        return shlex.split(options)
+    except ValueError as exc:  # an unbalanced quote
+        raise EdgepruneError(f"ssh-options {options!r}: {exc} (quote as a shell would)") from None
 
 
 @dataclass(frozen=True)
@@ -466,7 +497,7 @@ def probe_remote(
     ``runtime``, and that ``workdir`` can be created; copies nothing and leaves no run
     folder. Raises the same one-line errors as :func:`run_remote`'s first step."""
     destination, port = parse_device(host)
-    options = shlex.split(ssh_options) if isinstance(ssh_options, str) else ssh_options
+    options = split_ssh_options(ssh_options)
     link = _Link(host, destination, port, tuple(options), float(timeout))
     return _check(link, python, workdir, runtime, 0, make_folder=False)
 
@@ -497,7 +528,7 @@ def run_remote(
     """
     artifact, bundle, out_dir = Path(artifact), Path(bundle), Path(out_dir)
     destination, port = parse_device(host)
-    options = shlex.split(ssh_options) if isinstance(ssh_options, str) else ssh_options
+    options = split_ssh_options(ssh_options)
     link = _Link(host, destination, port, tuple(options), float(timeout))
     plan = upload_plan(artifact, bundle)  # every local problem surfaces before connecting
     size = sum(_size(source) for _, source in plan)

@@ -28,7 +28,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json, write_npz
 from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.environment import describe_environment
-from edgeprune.targets.latency import measure_latency
+from edgeprune.targets.latency import latency_plan, measure_latency, static_batch_note
 from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
 from edgeprune.targets.runners import create_runner
 from edgeprune.targets.tegrastats import TegrastatsSampler
@@ -166,15 +166,18 @@ def evaluate_artifact(
         runner.timings.clear()
         latency = {}
         timing_split = CLEAN if CLEAN in splits else splits[0]
-        for size in job.latency_batches:
-            batch = _latency_batch(bundle, timing_split, size)
+        for timed in latency_plan(job.latency_batches, runner.fixed_batch):
+            batch = _latency_batch(bundle, timing_split, timed.run)
+            size = str(timed.reported)
             with TegrastatsSampler() as board:  # a no-op where tegrastats is absent
-                latency[str(size)] = measure_latency(
-                    runner, batch, job.warmup, job.iterations, job.max_seconds, list(job.outputs)
-                )
+                latency[size] = measure_latency(
+                    runner, batch, job.warmup, job.iterations, job.max_seconds,
+                    list(job.outputs), answers=timed.reported,
+                )  # fmt: skip
             if board.summary():
-                latency[str(size)]["tegrastats"] = board.summary()
-            _log(f"latency batch {size}: p50 {latency[str(size)]['p50_ms']:.3f} ms")
+                latency[size]["tegrastats"] = board.summary()
+            _log(f"latency batch {size}: p50 {latency[size]['p50_ms']:.3f} ms")
+        latency_note = static_batch_note(runner.fixed_batch)
         runtime_info = dict(runner.info)
     record = {
         "artifact": str(artifact),
@@ -183,6 +186,7 @@ def evaluate_artifact(
         "splits": splits,
         "job": asdict(job),
         "latency": latency,
+        "latency_note": latency_note,
         "evaluation": evaluation,
         "memory": {
             "peak_rss_bytes": peak_rss_bytes(),

@@ -16,10 +16,14 @@ from edgeprune.models import ModelSpec, create_model
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
+    """Every file's content, but the lock file's (it names the last process that opened the
+    run, which is bookkeeping, not a result)."""
+    from edgeprune.lock import LOCK_FILE
+
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != LOCK_FILE
     }
 
 
@@ -28,6 +32,13 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     torch.save(create_model(ModelSpec("small-resnet", 10)), tmp / "pickled.pt")
     (tmp / "bad.toml").write_text("ratios = [0.5,\n")
     (tmp / "bad_target.toml").write_text('name = "x"\n')
+    (tmp / "seed_true.toml").write_text("seed = true\n")
+    (tmp / "notes.pt").write_text("these are my notes, not weights\n")
+    (tmp / "a_file").write_text("x")
+    from edgeprune.export import ExportSettings, export_onnx
+
+    spec = ModelSpec("small-resnet", 10)
+    export_onnx(create_model(spec).eval(), tmp / "model.onnx", (3, 32, 32), ExportSettings())
     return {
         "unknown target": (
             ["--target", "jetson-orin-nan"],
@@ -57,7 +68,59 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         ),
         "bad ratio": (["--ratios", "0.5,1.5"], "ratios must lie strictly between 0 and 1"),
         "unknown flag": (["--finetune-epoch", "3"], "unrecognized arguments"),
+        # what was accepted and then silently meant something else, or nothing
+        "TOML true as a seed": (
+            ["--config", str(tmp / "seed_true.toml")],
+            "seed must be int, got True",
+        ),
+        "negative seed": (["--seed", "-1"], "seed must lie in 0 .. 4294967295"),
+        "64-bit seed": (["--seed", str(2**64)], "seed must lie in 0 .. 4294967295"),
+        "infinite learning rate": (["--train-lr", "inf"], "train-lr must be a finite number"),
+        "NaN budget": (["--max-latency-ms", "nan"], "max-latency-ms must be a finite number"),
+        "HCC minimum below 0": (["--min-hcc", "-1"], "min-hcc is a correlation: 0 (none) to 1"),
+        "negative ECE limit": (
+            ["--max-ece-increase", "-1"],
+            "max-ece-increase is an absolute change",
+        ),
+        "PE minimum above 1": (["--min-pe", "1.5"], "min-pe is a PE-score: 0 (none) to 1"),
+        "mPC as a percentage": (
+            ["--min-mpc", "85"],
+            "min-mpc is a fraction of the images (0.85 means 85 %)",
+        ),
+        "degenerate ratio sweep": (
+            ["--ratios", "0.000001:0.999999:0.00000001"],
+            "give 99,999,801 candidates; at most 100 per run",
+        ),
+        # late checks: found before the data is loaded or anything is written
+        "torchvision typo": (
+            ["--model", "torchvision:resnt18"],
+            "unknown torchvision model 'resnt18' (did you mean torchvision:resnet18?)",
+        ),
+        "factory module missing": (
+            ["--model", "no_such_module:build"],
+            "cannot import model factory module 'no_such_module'",
+        ),
+        "ONNX file as weights": (
+            ["--weights", str(tmp / "model.onnx")],
+            "is an ONNX model, not a PyTorch checkpoint",
+        ),
+        "text file as weights": (
+            ["--weights", str(tmp / "notes.pt")],
+            "is a text file, not a PyTorch checkpoint",
+        ),
+        "device without a user": (["--device", "@127.0.0.1:1"], "not an ssh destination"),
+        "device with an open bracket": (["--device", "root@[::1"], "not an ssh destination"),
+        "device with shell syntax": (["--device", "me@jetson;reboot"], "not an ssh destination"),
+        "device with a command": (["--device", "me@$(id)"], "not an ssh destination"),
+        "ssh options with an open quote": (["--ssh-options", "-i 'key"], "No closing quotation"),
+        "out is a file": (["--out", str(tmp / "a_file")], "is an existing file, not a folder"),
+        "out under a file": (["--out", str(tmp / "a_file" / "run")], "a parent is a file"),
     }
+
+
+# Rows that fail only once the model meets the data (its class count): they may leave the new
+# run directory behind (the sign-off issue's "validate before writing" covers them).
+_FOUND_WITH_THE_DATA = {"weights that do not fit"}
 
 
 def test_each_bad_input_is_one_line_and_loses_nothing(fast_run, fast_flags, tmp_path, capsys):
@@ -71,6 +134,8 @@ def test_each_bad_input_is_one_line_and_loses_nothing(fast_run, fast_flags, tmp_
         assert lines[0].startswith("edgeprune: error: ") and message in lines[0], (
             f"{label}: {lines[0]}"
         )
+        if label not in _FOUND_WITH_THE_DATA:  # refused before anything was written
+            assert not (tmp_path / f"fresh{i}").exists(), label
         # on a finished run: an error too, and every file it holds is untouched
         assert main(["compress", "--out", str(fast_run), *fast_flags, *flags]) == 2, label
         assert len(capsys.readouterr().err.strip().splitlines()) == 1, label
@@ -135,12 +200,55 @@ def test_evaluate_an_artifact_on_a_runs_bundle(fast_run, tmp_path, capsys):
     assert "(estimated)" in out and "measured" in out
 
 
+def test_evaluate_a_static_batch_artifact(fast_run, tmp_path, capsys):
+    """Before: the accuracy pass padded to batch 1, then the throughput timing fed batch 64
+    ("Got: 64 Expected: 1") and the evaluation died."""
+    from edgeprune.export import ExportSettings, export_onnx
+    from edgeprune.files import read_json
+
+    model = create_model(ModelSpec("small-resnet", 10)).eval()
+    static = export_onnx(
+        model, tmp_path / "static.onnx", (3, 32, 32), ExportSettings(dynamic_batch=False)
+    )
+    code = main(["evaluate", str(static.path), "--bundle", str(fast_run / "bundle"),
+                 "--latency-iterations", "10", "--out", str(tmp_path / "eval"), "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    latency = read_json(tmp_path / "eval" / "metrics.json")["latency"]
+    assert sorted(latency["batches"]) == ["1"]
+    assert "static batch 1: timed at batch 1 only" in latency["note"]
+
+
+def test_a_ctrl_c_after_the_work_is_done_is_not_a_silent_death(tmp_path):
+    """Before: a SIGINT between the last write and the interpreter's exit ended the process
+    with -2 (or a KeyboardInterrupt traceback) and no message, after a finished run."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from edgeprune.cli import main\n"
+        "code = main(['targets'])\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert "jetson-orin-nano" in done.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["evaluate", "/nowhere/model.onnx", "--data", "digits"], "artifact not found"),
         (["evaluate", "{artifact}"], "needs --bundle"),
         (["evaluate", "{artifact}", "--bundle", "/nowhere"], "not an eval bundle"),
+        (["evaluate", "{artifact}", "--batch-size", "0"], "batch sizes must be > 0"),
+        (["evaluate", "{artifact}", "--latency-batch", "0"], "batch sizes must be > 0"),
+        (
+            ["evaluate", "{artifact}", "--latency-iterations", "0"],
+            "latency-iterations must be >= 10",
+        ),
+        (["evaluate", "{artifact}", "--device", "me@[::1"], "not an ssh destination"),
     ],
 )
 def test_evaluate_bad_input(fast_run, tmp_path, capsys, args, message):

@@ -128,16 +128,22 @@ def test_help_shows_choices_and_defaults_from_the_options(capsys):
 
 def test_a_run_toml_from_before_new_options_still_opens(tmp_path):
     """Options added since a run was made count as their defaults when it is resumed."""
+    import contextlib
+
     from edgeprune.pipeline import open_run_dir
 
+    def open_run_dir_once(config):
+        with contextlib.ExitStack() as held:
+            open_run_dir(config, held)
+
     config = build_config({}, {"out": str(tmp_path / "run")})
-    open_run_dir(config)
+    open_run_dir_once(config)
     toml = config.run_dir / "run.toml"
     kept = [
         line for line in toml.read_text().splitlines() if not line.startswith(("task", "pe-method"))
     ]
     toml.write_text("\n".join(kept) + "\n")
-    open_run_dir(config)  # no "made with different settings"
+    open_run_dir_once(config)  # no "made with different settings"
     changed = build_config({}, {"out": str(tmp_path / "run"), "pe-method": "gradcam"})
     with pytest.raises(EdgepruneError, match="pe-method = 'gradcam\\+\\+' \\(now 'gradcam'\\)"):
-        open_run_dir(changed)
+        open_run_dir_once(changed)

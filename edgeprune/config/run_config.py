@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,13 @@ def _toml_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
+# More candidates than this in one run is a typo (a step of 1e-8), not a sweep: each one is a
+# fine-tuned model, and the list alone would fill memory before the first is pruned.
+MAX_RATIOS = 100
+# Seeds numpy, torch and Python's random all take without folding: 32 bits.
+MAX_SEED = 2**32 - 1
+
+
 def parse_ratios(value: Any) -> tuple[float, ...]:
     """``[0.25, 0.5]``, ``"0.25,0.5"`` or ``"start:stop:step"`` (stop included)."""
     try:
@@ -137,19 +145,29 @@ def parse_ratios(value: Any) -> tuple[float, ...]:
             ratios = [float(v) for v in value]
         elif ":" in str(value):
             start, stop, step = (float(v) for v in str(value).split(":"))
-            if step <= 0:
+            if not step > 0 or not math.isfinite(start + stop + step):
                 raise ValueError
             count = int(round((stop - start) / step)) + 1
+            _check_ratio_count(count, value)
             ratios = [round(start + i * step, 6) for i in range(count)]
         else:
             ratios = [float(v) for v in str(value).split(",") if v.strip()]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise EdgepruneError(
             f"ratios: cannot read {value!r}; use 0.25,0.5,0.75 or start:stop:step"
         ) from None
+    _check_ratio_count(len(ratios), value)
     if not ratios or any(not 0 < r < 1 for r in ratios):
         raise EdgepruneError(f"ratios must lie strictly between 0 and 1, got {value!r}")
     return tuple(sorted(set(ratios)))
+
+
+def _check_ratio_count(count: int, value: Any) -> None:
+    if count > MAX_RATIOS:
+        raise EdgepruneError(
+            f"ratios {value!r} give {count:,} candidates; at most {MAX_RATIOS} per run "
+            "(each is pruned and fine-tuned): use a larger step"
+        )
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -165,12 +183,17 @@ def _convert(key: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise EdgepruneError(f"{key} must be true or false, got {value!r}")
+    if isinstance(value, bool):  # TOML's true is not the number 1
+        raise EdgepruneError(f"{key} must be {target_type.__name__}, got {value!r}")
     try:
         if target_type is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
-        return target_type(value)
-    except (TypeError, ValueError):
+        converted = target_type(value)
+    except (TypeError, ValueError, OverflowError):
         raise EdgepruneError(f"{key} must be {target_type.__name__}, got {value!r}") from None
+    if target_type is float and not math.isfinite(converted):
+        raise EdgepruneError(f"{key} must be a finite number, got {value!r}")
+    return converted
 
 
 def _check_key(key: str, source: str) -> None:
@@ -256,7 +279,18 @@ def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
         ),
         (c.data.input_size >= 0, "input-size must be >= 0"),
         (c.data.train_images >= 0, "train-images must be >= 0"),
-        (s.max_acc_drop >= 0, "max-acc-drop must be >= 0"),
+        (0 <= c.data.seed <= MAX_SEED, f"seed must lie in 0 .. {MAX_SEED} (2**32 - 1)"),
+        (0 <= s.max_acc_drop <= 100, "max-acc-drop is in percentage points: 0 to 100"),
+        (
+            0 <= s.max_ece_increase <= 1,
+            "max-ece-increase is an absolute change of ECE, which lies in [0, 1]: 0 to 1",
+        ),
+        (
+            s.min_mpc <= 1,
+            f"min-mpc is a fraction of the images (0.85 means 85 %), got {s.min_mpc:g}",
+        ),
+        (0 <= s.min_hcc <= 1, "min-hcc is a correlation: 0 (none) to 1"),
+        (s.min_pe <= 1, "min-pe is a PE-score: 0 (none) to 1"),
         (x.explain_images >= 0, "explain-images must be >= 0"),
         (e.parity_atol >= 0 and e.parity_rtol >= 0, "parity-atol and parity-rtol must be >= 0"),
         (

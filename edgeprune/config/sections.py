@@ -264,8 +264,10 @@ class DeviceConfig:
     device: str = option(
         "",
         "user@host[:port] to evaluate on over SSH; local forces this machine (default: the profile's [device] ssh, else local)",
+        check=deferred("edgeprune.targets.remote:check_device_option"),
     )
     ssh_options: str = option(
         "",
         "extra OpenSSH client options for --device, e.g. '-i ~/.ssh/jetson' (default: the profile's)",
+        check=deferred("edgeprune.targets.remote:split_ssh_options"),
     )

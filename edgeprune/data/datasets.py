@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeprune.data.images import open_rgb
 from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
 
@@ -278,22 +279,39 @@ def _read_folder(root: Path, classes: list[str], size: int) -> Split:
         for path in sorted((root / cls).rglob("*")):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            try:
-                with Image.open(path) as im:
-                    im = im.convert("RGB")
-                    scale = size / min(im.size)  # shorter side to size, then centre crop
-                    im = im.resize(
-                        (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
-                        Image.BILINEAR,
-                    )
-                    left, top = (im.width - size) // 2, (im.height - size) // 2
-                    images.append(np.asarray(im.crop((left, top, left + size, top + size))))
-            except OSError as exc:
-                raise EdgepruneError(f"cannot read image {path}: {exc}") from None
+            im = open_rgb(path)
+            scale = size / min(im.size)  # shorter side to size, then centre crop
+            im = im.resize(
+                (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                Image.BILINEAR,
+            )
+            left, top = (im.width - size) // 2, (im.height - size) // 2
+            images.append(np.asarray(im.crop((left, top, left + size, top + size))))
             labels.append(label)
     if not images:
         return Split(np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64))
     return Split(np.stack(images), np.asarray(labels, dtype=np.int64))
+
+
+def _class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def _check_classes(root: Path, classes: list[str], train: Split) -> None:
+    """Every class the model is tested on must be one it can learn: a test (or val) class
+    folder missing from train/, or a class with no training image, is refused by name."""
+    for split in ("test", "val"):
+        if (root / split).is_dir():
+            extra = sorted(set(_class_folders(root / split)) - set(classes))
+            if extra:
+                raise EdgepruneError(
+                    f"imagefolder:{root}: {split}/ has class folders that train/ lacks: "
+                    f"{', '.join(extra)}; every class needs training images"
+                )
+    counts = np.bincount(train.labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if len(train) and empty:
+        raise EdgepruneError(f"imagefolder:{root}: no training images for class {', '.join(empty)}")
 
 
 @DATASETS.register("imagefolder")
@@ -306,11 +324,12 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
         raise EdgepruneError(f"imagefolder:{argument}: no such directory")
     size = input_size or 224
     if (root / "train").is_dir() and (root / "test").is_dir():
-        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        classes = _class_folders(root / "train")
         train, test = (
             _read_folder(root / "train", classes, size),
             _read_folder(root / "test", classes, size),
         )
+        _check_classes(root, classes, train)
         if (root / "val").is_dir():
             val = _read_folder(root / "val", classes, size)
         else:
@@ -320,8 +339,9 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
                 Split(train.images[va], train.labels[va]),
             )
     else:
-        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        classes = _class_folders(root)
         every = _read_folder(root, classes, size)
+        _check_classes(root, classes, every)
         tr, va, te = _stratified_split(every.labels, (0.1, 0.2), seed)
         train, val, test = (Split(every.images[i], every.labels[i]) for i in (tr, va, te))
     if len(classes) < 2 or len(train) == 0 or len(test) == 0:

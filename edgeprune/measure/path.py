@@ -125,7 +125,9 @@ def _timings(record: dict, artifact: Artifact) -> tuple[Latency, Memory]:
             "runtime": record["environment"]["runtime"]["runtime"],
             "batches": record["latency"],
             "representative": artifact.latency_note is None,
-            "note": artifact.latency_note,
+            # how the artifact limits timing (a static batch), and what the host says of it
+            "note": "; ".join(n for n in (record.get("latency_note"), artifact.latency_note) if n)
+            or None,
         }
     )
     return latency, Memory.from_dict({"where": where, **record["memory"]})

@@ -93,9 +93,38 @@ def save_model(
         torch.save(payload, tmp)
 
 
+def _other_format(path: Path) -> str | None:
+    """What a file that is not a PyTorch checkpoint is, when its first bytes say so."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    suffix = path.suffix.lower()
+    if suffix in (".engine", ".plan", ".trt"):
+        return "a TensorRT engine"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None  # torch.save's zip archive, or a legacy pickle
+    if suffix == ".onnx" or (head[:1] == b"\x08" and b"\x12" in head[:16]):
+        return "an ONNX model"
+    if len(head) >= 10 and head[8:10] == b'{"':  # 8-byte header length, then JSON
+        return "a safetensors file (load it with safetensors and torch.save its state dict)"
+    if not head:
+        return "an empty file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        # torch.save writes a zip archive (or, before 1.6, a pickle): this is neither
+        return "a file of another format (neither torch.save's zip archive nor a pickle)"
+    return "a text file"
+
+
 def _torch_load(path: Path) -> Any:
     if not path.is_file():
         raise EdgepruneError(f"checkpoint not found: {path}")
+    kind = _other_format(path)
+    if kind is not None:
+        raise EdgepruneError(
+            f"{path} is {kind}, not a PyTorch checkpoint: --weights takes a state dict saved "
+            "with torch.save (an ONNX or TensorRT artifact is evaluated with edgeprune evaluate)"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -107,6 +136,17 @@ def _torch_load(path: Path) -> Any:
         raise EdgepruneError(
             f"{path} is not a readable PyTorch checkpoint: {first_line(exc)}"
         ) from None
+    except Exception as exc:  # noqa: BLE001  arbitrary bytes fail in arbitrary ways
+        raise EdgepruneError(
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Fail before any work on a file that holds no state dict (its fit to the model is
+    checked when the model exists, which needs the data's class count)."""
+    path = Path(path).expanduser()
+    _extract_state_dict(_torch_load(path), path)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict]:

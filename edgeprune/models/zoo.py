@@ -3,6 +3,7 @@ user's factory (``package.module:factory``). Weights are never downloaded."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -68,15 +69,27 @@ def _torchvision_model(name: str, num_classes: int, in_channels: int) -> nn.Modu
         raise EdgepruneError(
             f"torchvision:{name} takes 3-channel input, the data has {in_channels}"
         )
-    try:
-        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
-    except ValueError:
-        known = ", ".join(torchvision.models.list_models(torchvision.models))
-        raise EdgepruneError(f"unknown torchvision model {name!r}; known: {known}") from None
+    _check_torchvision_name(name)
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
 
 
-def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
+def _check_torchvision_name(name: str) -> None:
+    import torchvision
+
+    known = torchvision.models.list_models(torchvision.models)
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean torchvision:{close[0]}?)" if close else ""
+        raise EdgepruneError(
+            f"unknown torchvision model {name!r}{hint}; classification models: {', '.join(known)}"
+        )
+
+
+def _factory(target: str) -> Callable[..., object]:
+    """The user's ``package.module:factory``, imported from the working directory too."""
     module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise EdgepruneError(f"model {target!r}: expected package.module:factory")
     if os.getcwd() not in sys.path:  # a console script does not see the user's own files
         sys.path.insert(0, os.getcwd())
     try:
@@ -86,6 +99,11 @@ def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise EdgepruneError(f"{module_name!r} has no callable {attr!r} to build the model")
+    return factory
+
+
+def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
+    factory = _factory(target)
     params = inspect.signature(factory).parameters
     kwargs = {
         k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if k in params
@@ -97,8 +115,13 @@ def _user_factory(target: str, num_classes: int, in_channels: int) -> nn.Module:
 
 
 def check_model_name(name: str) -> None:
-    """Fail early on a registered-name typo, before any work is done."""
-    if ":" not in name and name not in MODELS:
+    """Fail on a name that cannot build a model before any work is done: a registered-name
+    typo, an unknown torchvision model, a factory module that does not import."""
+    if name.startswith("torchvision:"):
+        _check_torchvision_name(name.split(":", 1)[1])
+    elif ":" in name:
+        _factory(name)
+    elif name not in MODELS:
         raise EdgepruneError(
             MODELS.unknown_message(name) + ", torchvision:<name>, or package.module:factory"
         )

@@ -62,11 +62,33 @@ def test_checkpoint_that_does_not_fit_names_the_problem(tmp_path):
         load_weights(create_model(SPEC), tmp_path / "five.pt", SPEC.name)
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage bytes"])
-def test_unreadable_checkpoint(tmp_path, content):
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "is an empty file, not a PyTorch checkpoint"),
+        (b"garbage bytes", "is a text file, not a PyTorch checkpoint"),
+        (bytes(range(256)) * 4, "is a file of another format .*, not a PyTorch checkpoint"),
+        (b"\x80\x02}q\x00.", "not a readable PyTorch checkpoint|holds no state dict"),
+    ],
+)
+def test_unreadable_checkpoint(tmp_path, content, says):
     (tmp_path / "x.pt").write_bytes(content)
-    with pytest.raises(EdgepruneError, match="not a readable PyTorch checkpoint|pickled"):
+    with pytest.raises(EdgepruneError, match=says):
         load_weights(create_model(SPEC), tmp_path / "x.pt", SPEC.name)
+
+
+def test_an_onnx_file_given_as_weights_is_named_as_such(tmp_path):
+    """It was called "holds pickled Python objects" before."""
+    from edgeprune.export import ExportSettings, export_onnx
+
+    exported = export_onnx(
+        create_model(SPEC).eval(), tmp_path / "m.onnx", (3, 32, 32), ExportSettings()
+    )
+    renamed = tmp_path / "weights.bin"  # recognised by its bytes, not only by its suffix
+    renamed.write_bytes(exported.path.read_bytes())
+    for path in (exported.path, renamed):
+        with pytest.raises(EdgepruneError, match="is an ONNX model, not a PyTorch checkpoint"):
+            load_weights(create_model(SPEC), path, SPEC.name)
 
 
 def test_missing_checkpoint(tmp_path):

@@ -100,14 +100,41 @@ def test_runner_pads_a_static_batch(tiny_artifact, tmp_path):
     static = export_onnx(
         model, tmp_path / "static.onnx", (3, 16, 16), ExportSettings(dynamic_batch=False)
     )
-    evaluate_artifact(
+    record = evaluate_artifact(
         static.path,
         bundle.path,
         tmp_path / "out",
-        DeviceJob(batch_size=16, latency_batches=(1,), iterations=10),
+        DeviceJob(batch_size=16, latency_batches=(1, 8), iterations=10),
     )
     with np.load(tmp_path / "out" / "outputs.npz") as data:
         assert data["logits/clean"].shape == (40, 4)
+    # A batch-1 artifact cannot be fed 8 images at once: it is timed at its own batch only.
+    assert sorted(record["latency"]) == ["1"]
+    assert record["latency"]["1"]["batch_size"] == 1
+
+
+def test_static_batch_artifacts_are_timed_at_their_batch_and_say_so():
+    from edgeprune.targets.latency import TimedBatch, latency_plan, static_batch_note
+
+    assert latency_plan((1, 64), None) == [TimedBatch(1, 1), TimedBatch(64, 64)]
+    assert latency_plan((1, 64), 1) == [TimedBatch(1, 1)]
+    # batch 1 on a static batch-4 artifact is one padded call of 4; throughput is batch 4
+    assert latency_plan((1, 64), 4) == [TimedBatch(1, 4), TimedBatch(4, 4)]
+    assert static_batch_note(None) is None
+    assert "timed at batch 1 only" in static_batch_note(1)
+    assert "static batch 4" in static_batch_note(4)
+
+
+def test_a_padded_call_is_reported_per_image_it_answers(tiny_artifact):
+    from edgeprune.targets.latency import measure_latency
+    from edgeprune.targets.runners import create_runner
+
+    _, exported, bundle = tiny_artifact
+    batch = next(bundle.batches("clean", 4))
+    with create_runner("onnxruntime", str(exported.path)) as runner:
+        stats = measure_latency(runner, batch, 1, 10, 5.0, answers=1)
+    assert stats["batch_size"] == 1 and stats["run_batch_size"] == 4
+    assert stats["throughput_ips"] == pytest.approx(1e3 / stats["p50_ms"])
 
 
 def test_local_subprocess_run_and_its_errors(tiny_artifact, tmp_path):

@@ -92,7 +92,10 @@ def test_parse_device():
     assert parse_device("jetson") == ("jetson", None)
     assert parse_device("nvidia@10.0.0.2:2222") == ("nvidia@10.0.0.2", 2222)
     assert parse_device("me@[fe80::1]:22") == ("me@fe80::1", 22)
-    for bad in ("", "-oProxyCommand=x", "me@host:", "me@host:ssh", "a b"):
+    assert parse_device("me@::1") == ("me@::1", None)
+    bad_ones = ("", "-oProxyCommand=x", "me@host:", "me@host:ssh", "a b", "@127.0.0.1:1")
+    shell = ("root@[::1", "me@h;id", "me@$(id)", "me@`id`", "a|b@host", "me@host:0", "me@h:70000")
+    for bad in bad_ones + shell:
         with pytest.raises(EdgepruneError, match="not an ssh destination"):
             parse_device(bad)
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from edgeprune.data.corruptions.filters import gaussian_smooth
@@ -32,6 +31,7 @@ from edgeprune.data.corruptions.geometry import (
     resize_matrix,
     separable_operator,
 )
+from edgeprune.data.images import open_rgb
 from edgeprune.errors import EdgepruneError
 
 TEXTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -159,7 +159,7 @@ class FrostTextures:
                 f"no texture images ({', '.join(TEXTURE_SUFFIXES)}) in {directory}"
             )
         self.files = files
-        self._originals = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+        self._originals = [np.asarray(open_rgb(p)) for p in files]
         self._resized: dict[float, list[np.ndarray]] = {}
 
     def textures(self, scale: float) -> list[np.ndarray]:
