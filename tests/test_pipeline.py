@@ -124,9 +124,26 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
     assert finished.exists() and not (out / "l1-filter-0.50" / "metrics.json").exists()
     stamp = finished.stat().st_mtime_ns
 
+    finished_files = {  # every file of the finished entries, by content and time
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for entry in ("baseline", "l1-filter-0.25")
+        for p in sorted((out / entry).rglob("*"))
+        if p.is_file()
+    }
     trained: list[int] = []
     real_train = pipeline.train
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    import edgeprune.export as export_package
+    import edgeprune.measure.path as measure_path
+
+    ran, exported = [], []
+    real_execute, real_export = measure_path.execute_job, export_package.export_onnx
+    monkeypatch.setattr(
+        measure_path, "execute_job", lambda *a, **k: ran.append(a[1]) or real_execute(*a, **k)
+    )
+    monkeypatch.setattr(
+        export_package, "export_onnx", lambda *a, **k: exported.append(a[1]) or real_export(*a, **k)
+    )
     calls.clear()
     monkeypatch.setattr(
         pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a)
@@ -134,7 +151,12 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
     assert main(flags) == 0
     assert calls == [0.5]  # only the unfinished candidate was built
     assert trained == [1]  # its fine-tune; the baseline was not trained again
+    # the artifact runner ran once, for the unfinished entry only, and only it was exported
+    assert [Path(p).parent.name for p in ran] == ["l1-filter-0.50"]
+    assert [Path(p).parent.name for p in exported] == ["l1-filter-0.50"]
     assert finished.stat().st_mtime_ns == stamp
+    now = {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in finished_files}
+    assert now == finished_files  # nothing finished was rewritten, not even identically
     assert len(read_json(out / "results.json")["candidates"]) == 2
 
 

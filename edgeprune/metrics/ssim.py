@@ -86,8 +86,8 @@ def ssim(
         raise EdgepruneError(f"data_range must be positive; got {data_range}")
     if win_size is None:
         win_size = gaussian_window_size(sigma) if gaussian_weights else 7
-    if win_size % 2 != 1 or win_size < 1:
-        raise EdgepruneError(f"SSIM window size must be a positive odd number; got {win_size}")
+    if win_size % 2 != 1 or win_size < 3:  # a 1x1 window has no variance to compare
+        raise EdgepruneError(f"SSIM window size must be an odd number >= 3; got {win_size}")
     if min(a.shape[1:]) < win_size:
         raise EdgepruneError(
             f"SSIM window {win_size} exceeds the map size {a.shape[1:]}; pass a smaller odd "

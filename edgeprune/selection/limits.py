@@ -22,7 +22,8 @@ def check(limit: Limit, entry: Entry, results: RunResults, value: float, setting
             f"{limit.name} not measured for this entry (required: {limit.kind} {value:g})",
         )  # fmt: skip
     ok = measured <= value + 1e-12 if limit.kind == "max" else measured >= value - 1e-12
-    excess = 0.0 if ok else abs(measured - value) / max(abs(value), 1e-9)
+    # relative to the limit; a limit of 0 (no ECE increase at all) has no scale: absolute
+    excess = 0.0 if ok else abs(measured - value) / (abs(value) if value else 1.0)
     sign = ">" if limit.kind == "max" else "<"
     text = f"{limit.name} {measured:.4g}{limit.unit} {sign} {value:g}{limit.unit} allowed" + (
         f" ({source})" if source != "measured" else ""

@@ -22,6 +22,11 @@ def _non_increasing(values: list[float], tolerance: float) -> bool:
     return all(b <= a + tolerance for a, b in zip(values, values[1:]))
 
 
+def _within_drop(drop: float, max_acc_drop: float) -> bool:
+    # 0.95 - 0.94 is 1.0000000000000009 points: floating-point noise is not a drop
+    return drop <= max_acc_drop + 1e-12
+
+
 def _pe(entry: Entry) -> float:
     return entry.explanation["pe"]
 
@@ -48,7 +53,7 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
     tolerance = 1.0 / max(base.quality.n, 1)
     accuracy_falls, pe_falls = _non_increasing(accuracy, tolerance), _non_increasing(pe, 1e-6)
     drop = {c.name: c.delta("accuracy_drop_points") for c in candidates}
-    within_drop = [c for c in candidates if drop[c.name] <= max_acc_drop + 1e-12]
+    within_drop = [c for c in candidates if _within_drop(drop[c.name], max_acc_drop)]
     trustworthy = [c for c in candidates if _pe(c) >= min_pe]
     if accuracy_falls and pe_falls:
         case = "accuracy and PE-score both fall monotonically: the largest rate within the allowed accuracy drop"
@@ -95,7 +100,7 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
 
 def _reasons(drop: float, pe: float, max_acc_drop: float, min_pe: float) -> list[str]:
     reasons = []
-    if drop > max_acc_drop:
+    if not _within_drop(drop, max_acc_drop):  # the same test as the rule's
         reasons.append(f"accuracy drop {drop:.2f} pp > {max_acc_drop:g} pp allowed")
     if pe < min_pe:
         reasons.append(f"PE-score {pe:.3f} < {min_pe:g}")

@@ -104,6 +104,25 @@ def test_random_corruptions_match_reference_statistics(reference, name):
         assert abs(diff_std / expected["diff_std_mean"] - 1) <= 0.15, (key, diff_std)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_severities_are_monotone_where_the_generators_are(reference, name):
+    """Where the generator's distance to the clean image grows with severity (beyond its
+    run-to-run spread), ours grows too; where it does not (contrast at 32 px, ...), no order
+    is asserted."""
+    images, stats = reference
+    clean = images["clean"].astype(np.float64)
+    expected = [stats["stats"][f"{name}_s{s}"] for s in SEVERITIES]
+    ours = [
+        np.abs(corrupt(images["clean"], name, s, seed=SEED).astype(np.float64) - clean).mean()
+        for s in SEVERITIES
+    ]
+    for s in range(len(SEVERITIES) - 1):
+        lower, upper = expected[s], expected[s + 1]
+        spread = 3 * max(lower["mad_rep_std_set"], upper["mad_rep_std_set"])
+        if upper["mad_mean"] - lower["mad_mean"] > max(spread, 0.05 * lower["mad_mean"]):
+            assert ours[s + 1] > ours[s], (name, s + 1, ours)
+
+
 # ---------------------------------------------------------------- suite and API
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torchmetrics.functional.classification as tmf
 
+import edgeprune.metrics.calibration as calibration
 from edgeprune.metrics import (
     brier_score,
     calibration_summary,
@@ -155,3 +156,77 @@ def test_summary_records_settings_next_to_values():
     summary = calibration_summary(logits, labels, 10)
     assert summary["settings"]["n_bins"] == 10
     assert set(summary) >= {"ece", "mce", "rmsce", "adaptive_ece", "classwise_ece", "nll", "brier"}
+
+
+# ------------------------------------------------ what mutation testing found unpinned
+
+
+def test_the_default_is_fifteen_bins_as_documented():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4) * 0.4, size=500)
+    labels = rng.integers(0, 4, 500)
+    assert calibration.DEFAULT_BINS == 15  # docs/metrics.md: M = 15
+    assert calibration.expected_calibration_error(probs, labels) == (
+        calibration.expected_calibration_error(probs, labels, 15)
+    )
+    assert calibration.expected_calibration_error(probs, labels, 15) != (
+        calibration.expected_calibration_error(probs, labels, 16)
+    )
+    assert len(calibration.reliability_diagram(probs, labels)["counts"]) == 15
+
+
+@pytest.mark.parametrize("scheme", ["uniform", "adaptive"])
+def test_bin_edges_bound_the_confidences_each_bin_holds(scheme):
+    """The edges a reliability diagram draws are the ones the samples were binned by."""
+    rng = np.random.default_rng(4)
+    confidences = rng.uniform(0.3, 1.0, 400)
+    correct = (rng.uniform(size=400) < confidences).astype(float)
+    bins = calibration.calibration_bins(confidences, correct, 10, scheme)
+    assert len(bins.edges) == 11 and bins.counts.sum() == 400
+    if scheme == "uniform":
+        np.testing.assert_allclose(bins.edges, np.arange(11) / 10)
+        np.testing.assert_array_equal(np.histogram(confidences, bins.edges)[0], bins.counts)
+    else:
+        assert bins.edges[0] == confidences.min() and bins.edges[-1] == confidences.max()
+    for m in np.flatnonzero(bins.counts):  # a bin's mean confidence lies between its edges
+        assert bins.edges[m] <= bins.confidence[m] <= bins.edges[m + 1]
+
+
+def test_the_reliability_diagram_draws_the_ece_bins():
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.ones(3), size=300)
+    labels = rng.integers(0, 3, 300)
+    diagram = calibration.reliability_diagram(probs, labels, 12)
+    np.testing.assert_allclose(diagram["edges"], np.linspace(0, 1, 13))
+    counts = np.histogram(probs.max(axis=1), diagram["edges"])[0]
+    np.testing.assert_array_equal(counts, diagram["counts"])
+
+
+def test_no_samples_give_zero_errors_and_zero_weights():
+    empty = np.zeros((0, 3))
+    labels = np.zeros(0, dtype=int)
+    assert calibration.maximum_calibration_error(empty, labels) == 0.0
+    assert calibration.expected_calibration_error(empty, labels) == 0.0
+    bins = calibration.calibration_bins(np.zeros(0), np.zeros(0), 5)
+    np.testing.assert_array_equal(bins.weights, np.zeros(5))
+
+
+def test_classwise_ece_by_hand():
+    """Kull et al.: per class k, bins over p_ik whose "accuracy" is the fraction labelled k.
+    Sample 0 is labelled 0, sample 1 is labelled 1; every probability sits alone in its bin
+    except the two 0.10 of class 2."""
+    probs = np.array([[0.72, 0.18, 0.10], [0.57, 0.33, 0.10]])
+    labels = np.array([0, 1])
+    class0 = 0.5 * abs(1 - 0.72) + 0.5 * abs(0 - 0.57)
+    class1 = 0.5 * abs(0 - 0.18) + 0.5 * abs(1 - 0.33)
+    class2 = abs(0 - 0.10)  # both in one bin, neither labelled 2
+    expected = (class0 + class1 + class2) / 3
+    assert calibration.classwise_calibration_error(probs, labels, 10) == pytest.approx(expected)
+
+
+def test_calibration_bins_are_immutable_records():
+    import dataclasses
+
+    bins = calibration.calibration_bins(np.array([0.5]), np.array([1.0]), 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bins.scheme = "adaptive"

@@ -8,10 +8,11 @@ from edgeprune.data.corruptions import HELD_OUT as DATA_HELD_OUT
 from edgeprune.metrics.corruption import (
     BENCHMARK,
     HELD_OUT,
-    SEVERITIES,
     corruption_summary,
     split_name,
 )
+
+SEVERITIES = (1, 2, 3, 4, 5)  # CIFAR-10-C's, written out: the module's own must agree
 
 
 def _per_split(accuracy_of, ece=0.05):
@@ -60,3 +61,27 @@ def test_incomplete_sets_are_reported_not_averaged():
     per_split = {split_name("fog", s): {"accuracy": 0.5} for s in SEVERITIES}
     summary = corruption_summary(per_split, 0.9)
     assert summary["corruptions"] == ["fog"] and not summary["complete"]
+
+
+def test_errors_of_a_perfect_reference_and_a_zero_accuracy_are_undefined_not_zero():
+    """CE divides by the reference's errors and rPC by the clean accuracy: where those are
+    zero the figure is NaN, never a division by zero or a silent 0."""
+    perfect = _per_split(lambda c, s: 1.0)
+    summary = corruption_summary(_per_split(lambda c, s: 0.5), 1.0, perfect, 1.0)
+    assert np.isnan(summary["mCE"]) and np.isnan(summary["relative_mCE"])
+    assert np.isnan(corruption_summary(_per_split(lambda c, s: 0.0), 0.0)["rPC"])
+
+
+def test_ce_is_the_ratio_of_summed_errors():
+    reference = _per_split(lambda c, s: 1.0 - 0.1 * s)  # errors 0.1 .. 0.5, sum 1.5
+    model = _per_split(lambda c, s: 1.0 - 0.05 * s)  # errors 0.05 .. 0.25, sum 0.75
+    summary = corruption_summary(model, 0.95, reference, 0.95)
+    assert summary["ce"]["fog"]["ce"] == pytest.approx(0.5)
+    # relative: (0.75 - 5 * 0.05) / (1.5 - 5 * 0.05) = 0.5 / 1.25
+    assert summary["ce"]["fog"]["relative_ce"] == pytest.approx(0.4)
+
+
+def test_mce_needs_both_the_reference_and_its_clean_accuracy():
+    reference = _per_split(lambda c, s: 0.8)
+    assert "mCE" not in corruption_summary(reference, 0.9, reference, None)
+    assert "mCE" not in corruption_summary(reference, 0.9, None, 0.9)

@@ -195,3 +195,110 @@ def test_pe_lies_in_unit_interval(data, combination):
     assert all(0.0 <= v <= 1.0 for v in result["per_class"].values())
     unchanged = pe_score(original, original, conf_original, conf_original, classes, settings=chosen)
     assert unchanged["pe_score"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------ what mutation testing found unpinned
+
+
+def test_collinear_maps_never_correlate_beyond_one_despite_rounding():
+    """Unclipped, 4,752 of these 20,000 pairs give r = 1 + 4.4e-16 in floating point."""
+    x = np.random.default_rng(2).uniform(size=(20000, 5, 5))
+    r = hcc_per_image(x, 3.7 * x + 0.25)
+    assert np.all(r <= 1.0) and np.allclose(r, 1.0, atol=1e-15)
+    assert np.all(hcc_per_image(x, -3.7 * x + 0.25) >= -1.0)
+
+
+def test_maps_of_different_shapes_or_not_three_dimensional_are_refused():
+    with pytest.raises(EdgepruneError, match=r"must both have shape \(N, H, W\)"):
+        hcc_per_image(np.zeros((2, 4, 4)), np.zeros((2, 4, 5)))
+    with pytest.raises(EdgepruneError, match=r"must both have shape \(N, H, W\)"):
+        hcc_per_image(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_hcc_spread_is_the_5th_and_95th_percentile():
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(size=(200, 6, 6)), rng.uniform(size=(200, 6, 6))
+    per_image = hcc_per_image(a, 0.5 * a + b)
+    summary = hcc(a, 0.5 * a + b)
+    assert summary["p05"] == pytest.approx(np.percentile(per_image, 5), abs=1e-15)
+    assert summary["p95"] == pytest.approx(np.percentile(per_image, 95), abs=1e-15)
+
+
+def test_default_pe_settings_are_skimages_ssim():
+    """The default SSIM of the PE-score is scikit-image's structural_similarity with its
+    defaults (uniform 7x7 window, sample covariance, K1 = 0.01, K2 = 0.03)."""
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(7)
+    a = rng.uniform(size=(5, 16, 16))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    ours = pe_components(a, b, np.full(5, 0.5), np.full(5, 0.5))["ssim"]
+    reference = [np.clip(structural_similarity(x, y, data_range=1.0), 0, 1) for x, y in zip(a, b)]
+    np.testing.assert_allclose(ours, reference, atol=1e-12)
+    assert PESettings(win_size=None).record()["win_size"] == 7
+    assert PESettings(win_size=None, gaussian_weights=True).record()["win_size"] == 11
+
+
+def test_a_map_value_exactly_at_the_threshold_is_inside_the_mask():
+    at = np.full((1, 2, 2), 0.5)
+    assert iou(at, at, 0.5)[0] == 1.0
+    half = np.array([[[0.5, 0.0], [0.0, 0.0]]])
+    assert iou(half, np.array([[[0.5, 0.5], [0.0, 0.0]]]), 0.5)[0] == 0.5
+
+
+def test_confidences_are_checked_as_probabilities():
+    maps = np.random.default_rng(8).uniform(size=(3, 8, 8))
+    certain = pe_components(maps, maps, np.ones(3), np.ones(3))  # exactly 1.0 is a probability
+    assert np.all(certain["pe"] == 1.0)
+    for bad in (
+        np.array([0.5, -0.1, 0.5]),
+        np.array([0.5, 1.1, 0.5]),
+        np.array([0.5, np.nan, 0.5]),
+    ):
+        with pytest.raises(EdgepruneError, match="must be probabilities in"):
+            pe_components(maps, maps, bad, np.full(3, 0.5))
+
+
+def test_pe_settings_are_immutable():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PESettings().K1 = 0.5
+
+
+def test_pe_ssim_never_exceeds_one_despite_rounding():
+    """Unclipped, 1,099 of these 3,000 nearly identical pairs give SSIM = 1 + 1.8e-15."""
+    x = np.random.default_rng(3).uniform(size=(3000, 9, 9))
+    terms = pe_components(x, np.clip(x + 1e-9, 0, 1), np.full(3000, 0.5), np.full(3000, 0.5))
+    assert np.all(terms["ssim"] <= 1.0) and np.all(terms["pe"] <= 1.0)
+
+
+def test_ssim_arguments_are_checked_one_by_one():
+    maps = np.random.default_rng(9).uniform(size=(2, 12, 12))
+    for bad in ({"K1": -0.01}, {"K2": -0.03}, {"sigma": -1.0, "gaussian_weights": True}):
+        with pytest.raises(EdgepruneError, match="must be non-negative"):
+            ssim(maps, maps[::-1], **bad)
+    with pytest.raises(EdgepruneError, match="data_range must be positive"):
+        ssim(maps, maps, data_range=0)
+    for size in (1, 4):  # a 1x1 window divided by zero before it was refused
+        with pytest.raises(EdgepruneError, match="odd number >= 3"):
+            ssim(maps, maps, win_size=size)
+    ssim(maps, maps[::-1], K1=0.0, K2=0.0, win_size=3)  # zeros and the smallest window are fine
+
+
+def test_ssim_defaults_are_skimages():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(10)
+    a = rng.uniform(size=(3, 15, 15))
+    b = np.clip(a + rng.normal(0, 0.3, a.shape), 0, 1)
+    reference = [structural_similarity(x, y, data_range=1.0) for x, y in zip(a, b)]
+    np.testing.assert_allclose(ssim(a, b), reference, atol=1e-12)
+    np.testing.assert_allclose(ssim(a, b, win_size=None), reference, atol=1e-12)
+    narrow = [
+        structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=0.5)
+        for x, y in zip(a, b)
+    ]
+    np.testing.assert_allclose(
+        ssim(a, b, gaussian_weights=True, sigma=0.5, win_size=None), narrow, atol=1e-12
+    )

@@ -141,6 +141,26 @@ def test_version_1_selection_reads_as_a_decision(name):
     assert Decision.from_dict(decision.to_dict()) == decision
 
 
+def test_a_version_1_entry_takes_its_runtime_from_the_entry_or_else_its_latency():
+    from edgeprune.results.v1 import upgrade_entry
+
+    old = _load("v1-metrics.json.gz")
+    old["latency"]["runtime"] = "tensorrt"
+    assert "runtime" not in old and upgrade_entry(old)["runtime"] == "tensorrt"
+    assert upgrade_entry({**old, "runtime": "onnxruntime"})["runtime"] == "onnxruntime"
+
+
+def test_a_version_1_selection_without_later_keys_reads_with_their_defaults():
+    """The earliest version-1 files had no total_excess and no needs_confirmation."""
+    old = _load("v1-selection-constraints.json.gz")
+    old.pop("needs_confirmation", None)
+    for row in old["candidates"]:
+        row.pop("total_excess", None)
+    decision = Decision.from_dict(old)
+    assert decision.needs_confirmation is False
+    assert all(v.total_excess == 0.0 for v in decision.verdicts)
+
+
 def test_select_and_report_open_a_version_1_run_directory(tmp_path, v1, capsys):
     from edgeprune.cli import main
     from edgeprune.runs import read_run
