@@ -193,3 +193,41 @@ def test_streamed_arrays_read_back_as_written(tmp_path):
     with pytest.raises(ValueError, match="wrote 24 bytes of 120"):
         write_npy_stream(tmp_path / "b.npy", (10, 3, 4), np.uint8, iter(parts[:1]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def test_free_space_needs_the_margin_too(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    import edgeprune.files as files
+
+    usage = namedtuple("usage", "total used free")
+    asked = []
+
+    def disk_usage(path):
+        asked.append(Path(path))
+        return usage(0, 0, 1000 + files.FREE_SPACE_MARGIN)
+
+    monkeypatch.setattr(files.shutil, "disk_usage", disk_usage)
+    target = tmp_path / "not" / "yet" / "there"
+    files.ensure_free_space(target, 1000, "x")  # exactly enough
+    assert asked == [tmp_path]  # measured on the nearest existing folder
+    with pytest.raises(EdgepruneError, match=r"needs 0.0 MB \(\+16.0 MB margin\)"):
+        files.ensure_free_space(target, 1001, "x")
+
+
+def test_writes_make_missing_folders_and_reserve_their_size_first(tmp_path):
+    from edgeprune.files import write_json
+
+    write_json(tmp_path / "a" / "b" / "c.json", {"x": 1})
+    assert (tmp_path / "a" / "b" / "c.json").read_text() == '{\n  "x": 1\n}\n'
+    sizes = []
+
+    def chunks():
+        for i in range(3):
+            if i:  # the temporary file already has its final size before the second chunk
+                (temporary,) = [p for p in tmp_path.iterdir() if p.name.startswith(".s.npy.")]
+                sizes.append(temporary.stat().st_size)
+            yield np.full((4, 8), i, np.uint8)
+
+    write_npy_stream(tmp_path / "s.npy", (12, 8), np.uint8, chunks())
+    assert sizes == [(tmp_path / "s.npy").stat().st_size] * 2

@@ -155,6 +155,11 @@ class _Mutator(ast.NodeTransformer):
     def _offer(self, node: ast.AST, description: str) -> bool:
         index = len(self.sites)
         function = self.functions[-1] if self.functions else ""
+        # the same change twice on one line is told apart by its order: "1 -> 0 #2"
+        earlier = sum(s.line == node.lineno and s.description.split(" #")[0] == description
+                      for s in self.sites)  # fmt: skip
+        if earlier:
+            description = f"{description} #{earlier + 1}"
         self.sites.append(Site(index, node.lineno, description, function))
         return index == self.target
 

@@ -116,7 +116,8 @@ def _write_corrupted_set(
         manifest["corruptions"] = sorted(manifest["files"], key=ALL.index)
         write_json(out_dir / META_FILE, manifest)  # the file counts as finished from here on
         if progress:
-            rate = n * len(SEVERITIES) / (time.perf_counter() - started)
+            seconds = time.perf_counter() - started  # pragma: no mutate (printed only)
+            rate = n * len(SEVERITIES) / seconds  # pragma: no mutate (printed only)
             progress(f"{name}: {n} images x {len(SEVERITIES)} severities ({rate:,.0f} images/s)")
 
 
@@ -143,13 +144,16 @@ def _corrupted_chunks(
             )
 
 
+_DIGEST_CHUNK = 1 << 26  # bytes hashed per update: bounded memory, same digest at any size
+
+
 def _digest(array: np.ndarray) -> str:
     """Content digest of an array: its dtype, shape and bytes."""
     array = np.ascontiguousarray(array)
     h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     flat = array.reshape(-1).view(np.uint8)
-    for start in range(0, len(flat), 1 << 26):  # bounded memory for large sets
-        h.update(flat[start : start + (1 << 26)].data)
+    for start in range(0, len(flat), _DIGEST_CHUNK):  # bounded memory for large sets
+        h.update(flat[start : start + _DIGEST_CHUNK].data)
     return h.hexdigest()
 
 

@@ -80,8 +80,10 @@ def ssim(
     b = _as_map_stack(b, "b")
     if a.shape != b.shape:
         raise EdgepruneError(f"SSIM needs maps of equal shape; got {a.shape} and {b.shape}")
-    if K1 < 0 or K2 < 0 or sigma < 0:
-        raise EdgepruneError(f"K1, K2 and sigma must be non-negative; got {K1}, {K2}, {sigma}")
+    if K1 < 0 or K2 < 0:
+        raise EdgepruneError(f"K1 and K2 must be non-negative; got {K1}, {K2}")
+    if sigma <= 0:  # a Gaussian window of width 0 compares single pixels
+        raise EdgepruneError(f"sigma must be positive; got {sigma}")
     if data_range <= 0:
         raise EdgepruneError(f"data_range must be positive; got {data_range}")
     if win_size is None:

@@ -108,3 +108,79 @@ def test_another_frost_texture_folder_regenerates_frost(images, tmp_path):
     procedural = _sha(tmp_path / "set" / "frost.npy")
     write_corrupted_set(x, y, tmp_path / "set", ("frost",), frost_textures=textures)
     assert _sha(tmp_path / "set" / "frost.npy") != procedural
+
+
+# ------------------------------------------------ what mutation testing found unpinned
+
+
+def test_each_split_reads_the_rows_of_its_severity(images, tmp_path):
+    x, y = images
+    write_corrupted_set(x, y, tmp_path, NAMES[:1])
+    stored = np.load(tmp_path / "gaussian_noise.npy")
+    splits, missing = corrupted_splits(tmp_path, (16, 16, 3))
+    assert len(missing) == 18 and [s.name for s in splits][:2] == [
+        "gaussian_noise/1",
+        "gaussian_noise/2",
+    ]
+    for severity, split in enumerate(splits, start=1):
+        assert (split.start, split.stop) == ((severity - 1) * 24, severity * 24)
+        np.testing.assert_array_equal(stored[split.start : split.stop], corrupt_rows(x, severity))
+
+
+def corrupt_rows(x, severity):
+    from edgeprune.data.corruptions import corrupt
+
+    return corrupt(x, "gaussian_noise", severity, seed=0)
+
+
+def test_a_file_of_the_wrong_type_is_refused(tmp_path):
+    """A downloaded CIFAR-10-C-layout folder (no manifest) is checked file by file."""
+    np.save(tmp_path / LABELS_FILE, np.zeros(120, np.uint8))
+    np.save(tmp_path / "contrast.npy", np.zeros((120, 16, 16, 3), np.float32))
+    with pytest.raises(EdgepruneError, match="expected uint8"):
+        corrupted_splits(tmp_path, (16, 16, 3))
+
+
+def test_labels_are_rewritten_only_when_they_change(images, tmp_path):
+    x, y = images
+    write_corrupted_set(x, y, tmp_path, NAMES[:1])
+    stamp = (tmp_path / LABELS_FILE).stat().st_mtime_ns
+    write_corrupted_set(x, y, tmp_path, NAMES[:1])
+    assert (tmp_path / LABELS_FILE).stat().st_mtime_ns == stamp
+    relabelled = (y + 1) % 3  # same images and count, other labels
+    write_corrupted_set(x, relabelled, tmp_path, NAMES[:1])
+    np.testing.assert_array_equal(np.load(tmp_path / LABELS_FILE), np.tile(relabelled, 5))
+
+
+@pytest.mark.parametrize("top, dtype", [(255, np.uint8), (256, np.int64)])
+def test_labels_are_uint8_as_in_cifar10_c_while_they_fit(images, tmp_path, top, dtype):
+    x, _ = images
+    labels = np.arange(len(x)) * top // (len(x) - 1)  # 0 .. top
+    write_corrupted_set(x, labels, tmp_path, NAMES[:1])
+    stored = np.load(tmp_path / LABELS_FILE)
+    assert stored.dtype == dtype and stored.max() == top
+
+
+def test_free_space_is_asked_for_what_is_still_to_generate(images, tmp_path, monkeypatch):
+    x, y = images
+    write_corrupted_set(x, y, tmp_path, NAMES[:1])
+    asked = []
+    monkeypatch.setattr(
+        corrupted_sets, "ensure_free_space", lambda folder, n, what: asked.append(n)
+    )
+    write_corrupted_set(x, y, tmp_path, NAMES)
+    assert asked == [x.size * 5]  # brightness only: gaussian_noise is finished
+
+
+def test_the_digest_is_of_every_byte_whatever_the_chunk(monkeypatch):
+    import hashlib
+
+    a = np.arange(1000, dtype=np.uint8).reshape(10, 100)
+    whole = corrupted_sets._digest(a)
+    monkeypatch.setattr(corrupted_sets, "_DIGEST_CHUNK", 7)
+    assert corrupted_sets._digest(a) == whole
+    b = a.copy()
+    b[-1, -1] ^= 1  # the last byte, beyond every full chunk
+    assert corrupted_sets._digest(b) != whole
+    expected = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
+    assert whole == expected

@@ -275,9 +275,12 @@ def test_pe_ssim_never_exceeds_one_despite_rounding():
 
 def test_ssim_arguments_are_checked_one_by_one():
     maps = np.random.default_rng(9).uniform(size=(2, 12, 12))
-    for bad in ({"K1": -0.01}, {"K2": -0.03}, {"sigma": -1.0, "gaussian_weights": True}):
-        with pytest.raises(EdgepruneError, match="must be non-negative"):
+    for bad in ({"K1": -0.01}, {"K2": -0.03}):
+        with pytest.raises(EdgepruneError, match="K1 and K2 must be non-negative"):
             ssim(maps, maps[::-1], **bad)
+    for sigma in (0.0, -1.0):
+        with pytest.raises(EdgepruneError, match="sigma must be positive"):
+            ssim(maps, maps[::-1], gaussian_weights=True, sigma=sigma)
     with pytest.raises(EdgepruneError, match="data_range must be positive"):
         ssim(maps, maps, data_range=0)
     for size in (1, 4):  # a 1x1 window divided by zero before it was refused
