@@ -168,8 +168,8 @@ def test_free_space_is_asked_for_what_is_still_to_generate(images, tmp_path, mon
     monkeypatch.setattr(
         corrupted_sets, "ensure_free_space", lambda folder, n, what: asked.append(n)
     )
-    write_corrupted_set(x, y, tmp_path, NAMES)
-    assert asked == [x.size * 5]  # brightness only: gaussian_noise is finished
+    write_corrupted_set(x, y, tmp_path, (*NAMES, "contrast"))
+    assert asked == [2 * x.size * 5]  # brightness and contrast: gaussian_noise is finished
 
 
 def test_the_digest_is_of_every_byte_whatever_the_chunk(monkeypatch):
