@@ -15,7 +15,7 @@ from pathlib import Path
 from edgeprune.config import RunConfig
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json
-from edgeprune.lock import check_folder, hold
+from edgeprune.lock import hold
 from edgeprune.measure import (
     Artifact,
     MeasureSetup,
@@ -62,8 +62,7 @@ def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> E
     artifact = given_artifact(request.artifact, request.runtime, config.measure.precision)
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
-    check_folder(request.out, "evaluation folder")
-    with hold(request.out, "evaluation folder"):
+    with hold(request.out, "evaluation folder"):  # checks the folder before it writes
         return _evaluate(request, artifact, target, task, progress)
 
 

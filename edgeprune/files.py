@@ -124,7 +124,7 @@ def ensure_free_space(folder: str | os.PathLike, needed: int, what: str) -> None
     """Refuse a large write that cannot fit, before any of it is written."""
     from edgeprune.errors import EdgepruneError
 
-    free = shutil.disk_usage(_existing_parent(Path(folder))).free
+    free = shutil.disk_usage(existing_parent(Path(folder))).free
     if free < needed + FREE_SPACE_MARGIN:
         raise EdgepruneError(
             f"not enough free space for {what} in {folder}: needs {_mb(needed)} "
@@ -133,7 +133,8 @@ def ensure_free_space(folder: str | os.PathLike, needed: int, what: str) -> None
         )
 
 
-def _existing_parent(path: Path) -> Path:
+def existing_parent(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest ancestor that does."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path

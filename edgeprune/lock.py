@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import remove_stale_temporaries
+from edgeprune.files import existing_parent, remove_stale_temporaries
 
 LOCK_FILE = ".edgeprune.lock"
 
@@ -62,9 +62,7 @@ def check_folder(folder: str | os.PathLike, what: str = "run directory") -> None
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise EdgepruneError(f"{what} {folder} is an existing file, not a folder")
-    parent = folder
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = existing_parent(folder)
     if not parent.is_dir():
         raise EdgepruneError(f"cannot make {what} {folder}: a parent is a file ({parent})")
     if not os.access(parent, os.W_OK | os.X_OK):
