@@ -117,8 +117,7 @@ def open_run_dir(config: RunConfig, held: contextlib.ExitStack) -> RunLayout:
                 f"{layout.root} was made with different settings: {'; '.join(changed)}; "
                 "use another --out, or delete that directory to start over"
             )
-    layout.root.mkdir(parents=True, exist_ok=True)
-    write_text(
+    write_text(  # the folder exists: hold() made it to put its lock there
         layout.config,
         f"# edgeprune run configuration; reuse with: edgeprune compress --config {layout.config}\n"
         + config.to_toml(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,138 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
     now = {n: ((out / n).read_bytes(), (out / n).stat().st_mtime_ns) for n in finished_files}
     assert now == finished_files  # nothing finished was rewritten, not even identically
     assert len(read_json(out / "results.json")["candidates"]) == 2
+    for entry in _results(out).candidates:
+        assert entry.finetune["distillation"] is None  # --distill 0 (the default) is off
+
+
+def _files_of(root: Path, folders: list[str]) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root/<folder>``, by content and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for folder in folders
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_nothing(
+    fast_run, tmp_path, monkeypatch, capsys
+):
+    """Everything a sweep can cache: the once-per-sweep preparation (bn-slimming's sparsity
+    training), distilled fine-tunes, INT8 variants, temperature scaling, generated
+    corruptions. Interrupted at the second candidate, the resumed run redoes none of it for
+    what finished (checked by file identity and by counting the work), and its log does not
+    claim work it skips."""
+    import edgeprune.export as export_package
+    import edgeprune.measure.path as measure_path
+
+    out = tmp_path / "run"
+    flags = [
+        "compress", "--target", "jetson-orin-nano", "--out", str(out),
+        "--weights", str(fast_run / "baseline" / "model.pt"), "--method", "bn-slimming",
+        "--sparsity-epochs", "1", "--ratios", "0.25,0.5", "--finetune-epochs", "1",
+        "--distill", "0.5", "--corruptions", "generate:40", "--precisions", "int8",
+        "--calibration-images", "64", "--recalibrate", "temperature", "--explain-images", "16",
+        "--latency-iterations", "10", "--latency-batch", "8",
+    ]  # fmt: skip
+    real_candidate = pipeline.candidate_model
+    calls: list[float] = []
+
+    def interrupt_second(ws, baseline, ratio):
+        calls.append(ratio)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_candidate(ws, baseline, ratio)
+
+    monkeypatch.setattr(pipeline, "candidate_model", interrupt_second)
+    started = time.perf_counter()
+    assert main(flags) == 130
+    first_wall = time.perf_counter() - started
+    first_log = capsys.readouterr().err
+    assert "corruptions: generate" in first_log  # the source is announced when there is one
+    assert "bn-slimming: preparing the unpruned model once for every ratio" in first_log
+    finished = ["bundle", "baseline", "baseline@int8", "bn-slimming-prepared"]
+    finished += ["bn-slimming-0.25", "bn-slimming-0.25@int8"]
+    for folder in finished[1:]:
+        assert (out / folder).is_dir(), folder
+    assert not (out / "bn-slimming-0.50" / "metrics.json").exists()
+    before = _files_of(out, finished)
+
+    counts: dict[str, list[str]] = {"train": [], "run": [], "export": [], "variant": []}
+    real_train, real_execute = pipeline.train, measure_path.execute_job
+    real_export, real_variant = export_package.export_onnx, pipeline.build_variant
+    monkeypatch.setattr(
+        pipeline, "train", lambda *a, **k: counts["train"].append("t") or real_train(*a, **k)
+    )
+    monkeypatch.setattr(
+        measure_path,
+        "execute_job",
+        lambda *a, **k: counts["run"].append(Path(a[1]).parent.name) or real_execute(*a, **k),
+    )
+    monkeypatch.setattr(
+        export_package,
+        "export_onnx",
+        lambda *a, **k: counts["export"].append(Path(a[1]).parent.name) or real_export(*a, **k),
+    )
+    monkeypatch.setattr(
+        pipeline,
+        "build_variant",
+        lambda base, layout, *a: (
+            counts["variant"].append(layout.folder.name) or real_variant(base, layout, *a)
+        ),
+    )
+    from edgeprune.tasks.classification import ClassificationTask
+
+    scored: list[int] = []  # figures computed from outputs (a finished entry's are read)
+    real_quality = ClassificationTask.quality
+    monkeypatch.setattr(
+        ClassificationTask,
+        "quality",
+        lambda self, *a: scored.append(1) or real_quality(self, *a),
+    )
+    calls.clear()
+    monkeypatch.setattr(
+        pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a)
+    )
+    assert main(flags) == 0
+    resumed_log = capsys.readouterr().err
+    assert calls == [0.5]
+    # scored twice per new entry (as built and as shipped), never for a finished one
+    assert len(scored) == 4
+    assert counts["train"] == ["t"]  # the unfinished candidate's fine-tune, nothing else
+    assert counts["export"] == ["bn-slimming-0.50"]
+    # the runner evaluates the unfinished FP32 entry and its INT8 variant, twice each: as
+    # built (to fit the temperature) and as shipped (the scaling in the graph)
+    assert sorted(counts["run"]) == ["bn-slimming-0.50"] * 2 + ["bn-slimming-0.50@int8"] * 2
+    # variants are looked up for every entry, but only the new one is given build inputs
+    assert "bn-slimming-0.50@int8" in counts["variant"]
+    assert _files_of(out, finished) == before  # nothing finished was rewritten
+    assert "preparing the unpruned model" not in resumed_log
+    for entry in finished[1:]:
+        assert f"{entry}: exporting" not in resumed_log, entry
+        assert f"{entry}: building" not in resumed_log, entry
+    assert "bn-slimming-0.50@int8: building the int8 artifact" in resumed_log
+
+    results = _results(out)
+    assert [e.name for e in results.candidates] == [
+        "baseline@int8", "bn-slimming-0.25", "bn-slimming-0.25@int8",
+        "bn-slimming-0.50", "bn-slimming-0.50@int8",
+    ]  # fmt: skip
+    assert results.baseline.ratio == 0.0 and results.baseline.method is None
+    for name in ("bn-slimming-0.25", "bn-slimming-0.50"):
+        entry = results.entry(name)
+        assert entry.finetune["distillation"] == {"alpha": 0.5, "temperature": 4.0}
+        assert 0 < entry.prune_seconds < first_wall  # a duration, measured start to end
+        assert results.entry(name + "@int8").recalibration["method"] == "temperature"
+    for entry in results.entries:
+        assert 0 < entry.evaluate_seconds < first_wall + 120, entry.name
+        assert entry.fidelity is not None and entry.explanation is not None, entry.name
+        assert entry.explanation["path"].startswith("artifact"), entry.name
+        if not entry.is_variant:
+            assert entry.fidelity["passed"], entry.name
+        # only the fitted scaling sees the validation split: the shipped run never scores it
+        with np.load(RunLayout(out).entry(entry.name).outputs) as shipped:
+            assert not any("validation" in key for key in shipped.files), entry.name
 
 
 def test_select_redecides_without_recomputing(fast_run, capsys):

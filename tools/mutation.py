@@ -73,14 +73,19 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "edgeprune/data/corrupted_sets.py": ["tests/data/test_corrupted_sets.py"],
     },
     "resume": {
-        module: ["tests/test_pipeline.py::test_interrupted_run_resumes_without_recomputing"]
+        module: [
+            "tests/test_pipeline.py::test_interrupted_run_resumes_without_recomputing",
+            "tests/test_pipeline.py::"
+            "test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_nothing",
+        ]
         for module in ("edgeprune/pipeline.py", "edgeprune/measure/path.py")
     },
     "corruption-parameters": {
         "edgeprune/data/corruptions/params.py": [
             "tests/data/test_corruptions.py",
+            "tests/data/test_corruption_reference.py",
             "-k",
-            "reference or monotone",
+            "reference or monotone or 224",
         ],
     },
 }

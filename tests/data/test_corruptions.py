@@ -42,6 +42,7 @@ from edgeprune.data.corruptions import digital as digital_module
 from edgeprune.data.corruptions import spatter as spatter_module
 from edgeprune.data.corruptions.blur import local_shuffle
 from edgeprune.data.corruptions.digital import jpeg_roundtrip_pil
+from edgeprune.data.corruptions.frost_textures import FrostTextures
 from edgeprune.data.corruptions.motion import motion_blur_batch
 from edgeprune.data.corruptions.noise import _poisson_by_level, _poisson_tables
 from edgeprune.data.corruptions.params import geometry_scale, plasma_map_size
@@ -330,12 +331,15 @@ def test_glass_blur_shuffle_equals_the_generator_loop(max_delta):
 def _imagemagick_motion_loop(
     image: np.ndarray, radius: float, sigma: float, angle: float
 ) -> np.ndarray:
-    """ImageMagick's motion blur semantics, pixel by pixel (edge virtual pixels)."""
+    """MagickCore's MotionBlurImage, pixel by pixel (edge virtual pixels, Q16 output)."""
     width = int(2 * np.ceil(radius) + 1)
     weights = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2))
     weights /= weights.sum()
-    dx = [int(np.ceil(i * np.cos(np.deg2rad(angle)) - 0.5)) for i in range(width)]
-    dy = [int(np.ceil(i * np.sin(np.deg2rad(angle)) - 0.5)) for i in range(width)]
+    point_x = width * np.sin(np.deg2rad(angle))
+    point_y = width * np.cos(np.deg2rad(angle))
+    length = np.hypot(point_x, point_y)
+    dx = [int(np.ceil(i * point_y / length - 0.5)) for i in range(width)]
+    dy = [int(np.ceil(i * point_x / length - 0.5)) for i in range(width)]
     h, w = image.shape[:2]
     out = np.zeros(image.shape)
     for y in range(h):
@@ -343,18 +347,58 @@ def _imagemagick_motion_loop(
             for k in range(width):
                 yy, xx = min(max(y + dy[k], 0), h - 1), min(max(x + dx[k], 0), w - 1)
                 out[y, x] += weights[k] * image[yy, xx]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    quantum = np.floor(np.clip(out, 0, 255) * 257 + 0.5)  # ClampToQuantum at 16 bits
+    return (quantum // 257).astype(np.uint8)  # the 8-bit PNG truncates
 
 
 def test_motion_blur_kernel_follows_imagemagick_semantics():
-    images = _natural_batch(3, side=16, seed=6)
-    angles = np.array([-40.0, 7.5, 44.0])
+    images = _natural_batch(4, side=16, seed=6)
+    angles = np.array([-40.0, 7.5, 44.0, -30.0])  # -30: i * sin(a) - 0.5 is an integer
     ours = motion_blur_batch(images, 6, 2, angles)
     for image, angle, out in zip(images, angles, ours):
-        expected = _imagemagick_motion_loop(image, 6, 2, angle)
-        # float32 accumulation may move a value sitting on .5 by one level
-        assert np.abs(out.astype(int) - expected).max() <= 1
-        assert (out == expected).mean() > 0.99
+        np.testing.assert_array_equal(out, _imagemagick_motion_loop(image, 6, 2, angle))
+
+
+def _imagemagick_motion_blur(image: np.ndarray, radius: float, sigma: float, angle: float):
+    """The generator's call: wand's MagickMotionBlurImage on a PNG of the image."""
+    import ctypes
+
+    from wand.api import library
+    from wand.image import Image as WandImage
+
+    library.MagickMotionBlurImage.argtypes = (
+        ctypes.c_void_p,
+        ctypes.c_double,
+        ctypes.c_double,
+        ctypes.c_double,
+    )
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    with WandImage(blob=buffer.getvalue()) as wand_image:
+        library.MagickMotionBlurImage(wand_image.wand, radius, sigma, angle)
+        blob = wand_image.make_blob("png")
+    return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+
+
+def _imagemagick_available() -> bool:
+    try:
+        import wand.image  # noqa: F401  (raises ImportError without libMagickWand)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _imagemagick_available(), reason="Wand / libMagickWand not installed")
+@pytest.mark.parametrize(
+    "radius, sigma, angle",
+    [(15, 5, 12.5), (15, 8, -30.0), (20, 15, 44.9), (10, 3, -1.0), (3, 1, -44.0), (1, 1, 20.0)],
+)
+def test_motion_blur_equals_imagemagick(radius, sigma, angle):
+    """Bit for bit against ImageMagick itself, at ImageNet-C (and CIFAR-10-C) parameters."""
+    image = _natural_batch(1, side=96, seed=11)[0]
+    expected = _imagemagick_motion_blur(image, radius, sigma, angle)
+    ours = motion_blur_batch(image[None], radius, sigma, np.array([angle]))[0]
+    np.testing.assert_array_equal(ours, expected)
 
 
 def test_shot_noise_sampler_is_the_poisson_inverse_transform():
@@ -446,6 +490,20 @@ def test_frost_from_a_texture_directory(tmp_path):
     via_api = corrupt(images, "frost", 2, seed=1, frost_textures=tmp_path)
     np.testing.assert_array_equal(via_api, frost(images, 2, np.random.default_rng(0)))
     assert not np.array_equal(via_api, corrupt(images, "frost", 2, seed=1))
+
+
+def test_frost_photographs_are_resized_as_opencv_does(tmp_path):
+    """The generator's cv2.resize(frost, (0, 0), fx=0.2, fy=0.2), on an odd-sized photo.
+
+    With a scale factor OpenCV samples every 1 / fx source pixels; sampling every
+    in / out pixels instead (527 / 105 here) drifts by a pixel across the texture.
+    """
+    cv2 = pytest.importorskip("cv2")
+    photo = _natural_batch(1, side=527, seed=13)[0][:350]
+    Image.fromarray(photo).save(tmp_path / "frost4.png")
+    ours = FrostTextures(tmp_path).textures(CIFAR.frost_texture_scale)[0]
+    expected = cv2.resize(photo, (0, 0), fx=0.2, fy=0.2)
+    np.testing.assert_array_equal(ours, expected)
 
 
 def test_frost_texture_directory_errors(tmp_path):

@@ -177,10 +177,15 @@ class FrostTextures:
 
 
 def _resize(image: np.ndarray, scale: float) -> np.ndarray:
-    # cv2.resize(img, (0, 0), fx=scale, fy=scale): output side round(side * scale)
+    # cv2.resize(img, (0, 0), fx=scale, fy=scale): output side round(side * scale),
+    # sampled every 1 / scale source pixels (not side / output side)
     out_h = max(1, int(round(image.shape[0] * scale)))
     out_w = max(1, int(round(image.shape[1] * scale)))
-    pair = (resize_matrix(image.shape[0], out_h), resize_matrix(image.shape[1], out_w))
+    step = 1.0 / scale
+    pair = (
+        resize_matrix(image.shape[0], out_h, step),
+        resize_matrix(image.shape[1], out_w, step),
+    )
     operator = separable_operator([pair])
     resized = apply_image_operator(image[None].astype(np.float64), operator, out_h, out_w)[0]
     return np.clip(np.rint(resized), 0, 255).astype(np.uint8)

@@ -51,13 +51,18 @@ def clipped_zoom_matrix(size: int, factor: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+def resize_matrix(in_size: int, out_size: int, source_step: float | None = None) -> np.ndarray:
     """Bilinear resize along one axis with OpenCV's INTER_LINEAR convention.
 
-    Pixel centres are aligned (source = (o + 0.5) * in / out - 0.5) and, like OpenCV,
-    there is no anti-aliasing when shrinking.
+    Pixel centres are aligned (source = (o + 0.5) * step - 0.5) and, like OpenCV,
+    there is no anti-aliasing when shrinking. The step is ``in_size / out_size`` when the
+    output size is given (``cv2.resize(img, (w, h))``); with a scale factor
+    (``cv2.resize(img, (0, 0), fx=f, fy=f)``) OpenCV rounds the output size but samples
+    at ``1 / f``, so pass ``source_step=1 / f`` for that case: on a 1,000-pixel side at
+    f = 0.2 the two differ by a pixel at the far edge.
     """
-    source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    step = in_size / out_size if source_step is None else source_step
+    source = (np.arange(out_size) + 0.5) * step - 0.5
     matrix = _linear_matrix(out_size, in_size, source)
     matrix.setflags(write=False)
     return matrix
