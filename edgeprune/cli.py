@@ -145,6 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_corrupt(args: argparse.Namespace) -> int:
     from edgeprune.data.corrupted_sets import write_corrupted_set
     from edgeprune.data.corruptions import ALL, CORRUPTIONS
+    from edgeprune.data.corruptions.frost_textures import texture_files
     from edgeprune.data.datasets import load_dataset
     from edgeprune.lock import check_folder
     from edgeprune.progress import Progress
@@ -156,6 +157,10 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
         raise EdgepruneError("--limit must be at least 1")
     if not 0 <= args.seed <= MAX_SEED:
         raise EdgepruneError(f"--seed must lie in 0 .. {MAX_SEED} (2**32 - 1), got {args.seed}")
+    if args.input_size < 0:
+        raise EdgepruneError("--input-size must be >= 0 (0: the dataset's default)")
+    if args.frost_textures:
+        texture_files(Path(args.frost_textures).expanduser())  # a typo fails before any work
     check_folder(args.out, "corrupted-set folder")
     progress = Progress(quiet=args.quiet)
     dataset = load_dataset(args.data, args.input_size or None, args.seed)

@@ -85,8 +85,29 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+# What to do about a damaged file when its reader has nothing more specific to say: every
+# file edgeprune reads back is one it writes again when it is missing.
+REBUILD_BY_DELETING = "delete it and rerun: edgeprune writes it again"
+
+
+def damaged_file(path: str | os.PathLike, problem: str, rebuild: str | None = None):
+    """The one-line error for a file edgeprune wrote that no longer reads (truncated by a
+    crash or a full disk, edited by hand): which file, what is wrong, how to rebuild it."""
+    from edgeprune.errors import EdgepruneError
+
+    return EdgepruneError(f"{path} is damaged ({problem}); {rebuild or REBUILD_BY_DELETING}")
+
+
+def read_json(path: str | os.PathLike, rebuild: str | None = None) -> Any:
+    """A JSON file edgeprune wrote; a damaged one is one error line naming it (``rebuild``:
+    how to get it back, when deleting it is not the way)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        where = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise damaged_file(path, where, rebuild) from None
+    except UnicodeDecodeError:
+        raise damaged_file(path, "not UTF-8 text", rebuild) from None
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

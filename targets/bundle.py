@@ -11,7 +11,6 @@ Torch-free and Python 3.8-compatible: this module runs on the device.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import atomic_path, write_json
+from edgeprune.files import atomic_path, damaged_file, read_json, write_json
 
 BUNDLE_FORMAT = "edgeprune-bundle/1"
 META_FILE = "bundle.json"
@@ -78,19 +77,26 @@ class EvalBundle:
         meta_path = self.path / META_FILE
         if not meta_path.is_file():
             raise EdgepruneError(f"not an eval bundle (no {META_FILE}): {self.path}")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if self.meta.get("format") != BUNDLE_FORMAT:
+        # A run's bundle is made again from its data when the folder is gone.
+        rebuild = f"delete {self.path} and rerun edgeprune compress to rebuild the bundle"
+        self.meta = read_json(meta_path, rebuild)
+        if not isinstance(self.meta, dict) or "format" not in self.meta:
+            raise damaged_file(meta_path, "no 'format': not an eval bundle's", rebuild)
+        if self.meta["format"] != BUNDLE_FORMAT:
             raise EdgepruneError(
-                f"eval bundle {self.path} has format {self.meta.get('format')!r}, "
+                f"eval bundle {self.path} has format {self.meta['format']!r}, "
                 f"this edgeprune reads {BUNDLE_FORMAT!r}"
             )
-        self.preprocess = Preprocess(tuple(self.meta["mean"]), tuple(self.meta["std"]))
-        self.num_classes = int(self.meta["num_classes"])
-        self.image_shape = tuple(self.meta["image_shape"])  # (H, W, C)
-        self.splits = {
-            name: Split(name, s["images"], s["labels"], int(s["start"]), int(s["stop"]))
-            for name, s in self.meta["splits"].items()
-        }
+        try:
+            self.preprocess = Preprocess(tuple(self.meta["mean"]), tuple(self.meta["std"]))
+            self.num_classes = int(self.meta["num_classes"])
+            self.image_shape = tuple(self.meta["image_shape"])  # (H, W, C)
+            self.splits = {
+                name: Split(name, s["images"], s["labels"], int(s["start"]), int(s["stop"]))
+                for name, s in self.meta["splits"].items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged_file(meta_path, f"missing or malformed {exc}", rebuild) from None
 
     def _resolve(self, file: str) -> Path:
         path = Path(file)

@@ -272,6 +272,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise EdgepruneError(f"target profile {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise EdgepruneError(
+            f"target profile {path} is not UTF-8 text (binary?), so not TOML"
+        ) from None
     except OSError as exc:
         raise EdgepruneError(f"cannot read target profile {path}: {exc.strerror}") from None
 

@@ -257,6 +257,26 @@ def print_table(rows: list[dict]) -> None:
     )
 
 
+def print_markdown(rows: list[dict]) -> None:
+    """One line per corruption: the worst deterministic PSNR, or the random MAD errors."""
+    print("\n| corruption | type | agreement s1..s5 | worst |")
+    print("|---|---|---|---|")
+    for name in dict.fromkeys(row["corruption"] for row in rows):
+        mine = [row for row in rows if row["corruption"] == name]
+        if mine[0]["deterministic"]:
+            psnr = [row["psnr_db"] for row in mine]
+            text = ", ".join("∞" if math.isinf(p) else f"{p:.1f}" for p in psnr)
+            worst = "bit-identical" if all(map(math.isinf, psnr)) else f"{min(psnr):.1f} dB"
+            print(f"| {name} | deterministic | PSNR {text} dB | {worst} |")
+        else:
+            errors = ", ".join(f"{100 * row['mad_rel_error']:+.1f}" for row in mine)
+            worst = max(mine, key=lambda row: abs(row["replay_spreads"]))
+            print(
+                f"| {name} | random | MAD {errors} % | {abs(worst['replay_spreads']):.1f} replay"
+                f" spreads (s{worst['severity']}) |"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -283,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "--stats", type=Path, help="stats.json stored beside --outputs (replay spreads)"
     )
     parser.add_argument("--json", type=Path, help="write the table here")
+    parser.add_argument("--markdown", action="store_true", help="also print a summary table")
     parser.add_argument(
         "--save-statistics", type=Path, help="write the generator's statistics here"
     )
@@ -309,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     stored = json.loads(args.stats.read_text())["stats"] if args.stats else None
     rows = compare(outputs, names, args.repetitions, frost, stored)
     print_table(rows)
+    if args.markdown:
+        print_markdown(rows)
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     if args.save_statistics:

@@ -214,6 +214,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise EdgepruneError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise EdgepruneError(
+            f"config file {path} is a folder; give the run.toml inside it"
+        ) from None
+    except UnicodeDecodeError:
+        raise EdgepruneError(
+            f"config file {path} is not UTF-8 text (binary?), so not TOML"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise EdgepruneError(f"config file {path} is not valid TOML: {exc}") from None
     for key, value in data.items():

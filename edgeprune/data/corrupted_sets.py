@@ -22,6 +22,7 @@ from edgeprune.data.corruptions import (
     corrupt,
     parameter_set_for,
 )
+from edgeprune.data.corruptions.frost_textures import texture_files
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import (
     atomic_path,
@@ -187,10 +188,10 @@ def _recipe(
 
 
 def _folder_digest(folder: str | Path) -> str:
+    """Of the texture images frost reads from ``folder`` (names and bytes)."""
     h = hashlib.sha256()
-    for path in sorted(Path(folder).expanduser().iterdir()):
-        if path.is_file():
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in texture_files(Path(folder).expanduser()):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 

@@ -300,6 +300,17 @@ def _class_folders(folder: Path) -> list[str]:
 def _check_classes(root: Path, classes: list[str], train: Split) -> None:
     """Every class the model is tested on must be one it can learn: a test (or val) class
     folder missing from train/, or a class with no training image, is refused by name."""
+    where = root / "train" if (root / "train").is_dir() else root
+    if not classes:
+        raise EdgepruneError(
+            f"imagefolder:{root}: no class folders in {where} (one sub-folder per class, "
+            "holding that class's images)"
+        )
+    if len(train) == 0:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise EdgepruneError(
+            f"imagefolder:{root}: no images ({suffixes}) in the class folders of {where}"
+        )
     for split in ("test", "val"):
         if (root / split).is_dir():
             extra = sorted(set(_class_folders(root / split)) - set(classes))
@@ -310,7 +321,7 @@ def _check_classes(root: Path, classes: list[str], train: Split) -> None:
                 )
     counts = np.bincount(train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, counts) if n == 0]
-    if len(train) and empty:
+    if empty:
         raise EdgepruneError(f"imagefolder:{root}: no training images for class {', '.join(empty)}")
 
 

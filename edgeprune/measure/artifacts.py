@@ -211,6 +211,24 @@ def given_artifact(path: Path, runtime: str = "auto", estimate_precision: str = 
     )
 
 
+def declared_output_shapes(artifact: Artifact) -> dict[str, tuple]:
+    """Output name -> the shape its ONNX graph declares (None for an open dimension), for
+    the outputs that declare one; {} for an artifact without a graph (an engine)."""
+    if artifact.graph is None:
+        return {}
+    import onnx
+
+    graph = onnx.load(str(artifact.graph), load_external_data=False).graph
+    shapes = {}
+    for output in graph.output:
+        tensor = output.type.tensor_type
+        if tensor.HasField("shape"):
+            shapes[output.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim
+            )
+    return shapes
+
+
 def _precision(artifact: Path) -> str:
     """What the artifact runs at: an ONNX graph is INT8 when it holds Q/DQ nodes, else FP32;
     an engine says so in its build record (``--precision`` only sets the estimate's)."""

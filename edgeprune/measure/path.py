@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.files import read_json, write_json, write_npz
-from edgeprune.measure.artifacts import Artifact, recalibrated
+from edgeprune.measure.artifacts import Artifact, declared_output_shapes, recalibrated
 from edgeprune.measure.setup import MeasureSetup
 from edgeprune.progress import Progress, silent
 from edgeprune.recalibration import NONE, Fit
@@ -175,6 +175,8 @@ def measure_entry(
         # The target may differ on a rerun (a new --target); the estimate is cheap to redo.
         entry.estimate = setup.estimator.estimate(artifact.graph, artifact.estimate_precision)
         return entry
+    # an artifact that cannot give this task's outputs is refused before it runs
+    task.check_output_shapes(declared_output_shapes(artifact), setup.bundle)
     started = time.perf_counter()
     raw = fit = None
     # The validation split is only in a bundle that recalibrates; only the scaling sees it.

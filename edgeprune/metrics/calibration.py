@@ -6,8 +6,10 @@ Equal-width bins: bin m holds confidences in [m/M, (m+1)/M), and the top bin is 
 to 1e-12). torchmetrics' ``MulticlassCalibrationError`` gives a confidence of exactly 1.0 a
 bin of its own (``torch.bucketize(..., right=True)``); that makes the metric jump between
 1 - 2^-53 and 1.0, so that the order of the classes, which changes the softmax's last bit,
-could change MCE from 0.81 to 1.00. edgeprune therefore agrees with torchmetrics wherever
-no confidence is exactly 1.0, up to torchmetrics' float32 arithmetic (docs/metrics.md).
+could change MCE from 0.81 to 1.00. edgeprune does not follow it there. torchmetrics also
+computes in float32, where confidences above 1 - 6e-8 become exactly 1.0: on ResNet-20's
+CIFAR-10 test predictions its ECE is 5.8e-6 and its RMSCE 3.0e-3 from edgeprune's float64
+figures, which equal netcal's (docs/metrics.md).
 """
 
 from __future__ import annotations

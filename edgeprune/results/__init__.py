@@ -50,14 +50,23 @@ def load_entry(data: dict, task) -> Entry:
 
 def read_results(path: str | Path, tasks) -> RunResults:
     """``results.json`` of a run directory, with one clear error when it is not one."""
-    from edgeprune.files import read_json
+    from edgeprune.files import damaged_file, read_json
 
     path = Path(path)
     if not path.is_file():
         raise EdgepruneError(
             f"{path.parent} has no {path.name} (is it a finished edgeprune run directory?)"
         )
-    return load_results(read_json(path), tasks)
+    # The run's entries keep their own metrics.json: compress rebuilds results.json from
+    # them without measuring anything again.
+    rebuild = f"rerun edgeprune compress with --out {path.parent} to rebuild it from its entries"
+    data = read_json(path, rebuild)
+    if not isinstance(data, dict) or "schema" not in data:
+        raise damaged_file(path, "no 'schema': not an edgeprune results file", rebuild)
+    try:
+        return load_results(data, tasks)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise damaged_file(path, f"missing or malformed {exc}", rebuild) from None
 
 
 __all__ = [

@@ -85,6 +85,12 @@ class Task(ABC):
         """The training loss (torch tensors); ``label_smoothing`` from the training recipe."""
 
     # ---------------------------------------------------------------- measurement
+    def check_output_shapes(self, shapes: dict[str, tuple], bundle) -> None:
+        """Refuse, before it runs, an artifact whose declared outputs (name -> shape, a
+        dimension None where the graph leaves it open) cannot be this task's for ``bundle``.
+        The default accepts everything; ``quality`` still checks what actually came out."""
+        return None
+
     @abstractmethod
     def quality(self, outputs: dict[str, np.ndarray], bundle) -> Any:
         """The task's record from an artifact's outputs on every split of the bundle."""

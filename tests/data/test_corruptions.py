@@ -66,6 +66,20 @@ def reference(shared_dir):
     return images, stats
 
 
+# Deterministic corruptions are bit-identical to the generator but zoom_blur (77-87 dB).
+DETERMINISTIC_PSNR_DB = 70.0
+
+
+def replay_bar(expected: dict, repetitions: int) -> float:
+    """How far one run's set-level MAD may be from the generator's mean of ``repetitions``
+    replays: 5 standard deviations of that difference (one run's spread, the generator's
+    over its repetitions), or 5 % for what our implementation does differently (spatter's
+    distance transform, impulse noise's draws: up to 3.7 % in the 10-run means). Tighter
+    than the README's 15 % wherever the generator is stable (noise, glass and motion blur)."""
+    spread = expected["mad_rep_std_set"] * np.sqrt(1 + 1 / repetitions)
+    return max(5 * spread, 0.05 * expected["mad_mean"])
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
@@ -86,6 +100,9 @@ def test_deterministic_corruptions_match_reference_pixelwise(reference, name):
         ours = corrupt(clean, name, severity, seed=SEED)
         bar = max(stats["stats"][key]["psnr_pooled_db"] + 6, 48.0)
         assert _psnr(ours, images[key]) >= bar, key
+        # ours is bit-identical but for zoom_blur's float32 sums (77-87 dB): 70 dB, a third
+        # of a level RMS, catches a changed parameter that the README's bar lets through
+        assert _psnr(ours, images[key]) >= DETERMINISTIC_PSNR_DB, key
         # much closer to the reference than the clean image is
         assert _psnr(ours, images[key]) > _psnr(clean, images[key]) + 6, key
 
@@ -101,6 +118,7 @@ def test_random_corruptions_match_reference_statistics(reference, name):
         mad = np.abs(diff).mean()
         tolerance = max(0.15 * expected["mad_mean"], 3 * expected["mad_rep_std_set"])
         assert abs(mad - expected["mad_mean"]) <= tolerance, (key, mad, expected["mad_mean"])
+        assert abs(mad - expected["mad_mean"]) <= replay_bar(expected, 4), (key, mad)
         diff_std = diff.reshape(len(diff), -1).std(axis=1).mean()
         assert abs(diff_std / expected["diff_std_mean"] - 1) <= 0.15, (key, diff_std)
 

@@ -33,10 +33,10 @@ def test_agrees_with_netcal_ece_and_mce(seed):
     logits, labels = _sample(seed, 3000, 10, 2.0)
     probs = softmax(logits)
     assert expected_calibration_error(probs, labels, 15) == pytest.approx(
-        netcal.ECE(bins=15).measure(probs, labels), abs=1e-6
+        netcal.ECE(bins=15).measure(probs, labels), abs=1e-12
     )
     assert maximum_calibration_error(probs, labels, 15) == pytest.approx(
-        netcal.MCE(bins=15).measure(probs, labels), abs=1e-6
+        netcal.MCE(bins=15).measure(probs, labels), abs=1e-12
     )
 
 

@@ -147,17 +147,21 @@ class ProceduralFrost:
         return _random_crops(list(textures), choice, height, width, rng)
 
 
+def texture_files(directory: Path) -> list[Path]:
+    """The texture images of ``directory``, in name order; a folder without any is refused."""
+    if not directory.is_dir():
+        raise EdgepruneError(f"frost texture directory not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in TEXTURE_SUFFIXES)
+    if not files:
+        raise EdgepruneError(f"no texture images ({', '.join(TEXTURE_SUFFIXES)}) in {directory}")
+    return files
+
+
 class FrostTextures:
     """Frost textures read from image files in a directory (for example, frost photographs)."""
 
     def __init__(self, directory: Path) -> None:
-        if not directory.is_dir():
-            raise EdgepruneError(f"frost texture directory not found: {directory}")
-        files = sorted(p for p in directory.iterdir() if p.suffix.lower() in TEXTURE_SUFFIXES)
-        if not files:
-            raise EdgepruneError(
-                f"no texture images ({', '.join(TEXTURE_SUFFIXES)}) in {directory}"
-            )
+        files = texture_files(directory)
         self.files = files
         self._originals = [np.asarray(open_rgb(p)) for p in files]
         self._resized: dict[float, list[np.ndarray]] = {}

@@ -69,6 +69,25 @@ LIMITS = (
 )  # fmt: skip
 
 
+def _check_logits_shape(shape: tuple, classes: int, what: str) -> None:
+    """(N, C) logits with C >= the data's classes (a larger head, e.g. an ImageNet model on a
+    subset of its classes, is accepted: every label indexes a logit)."""
+    from edgeprune.errors import EdgepruneError
+
+    dims = ["?" if d is None else str(d) for d in shape]
+    shown = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    if len(shape) != 2:
+        raise EdgepruneError(
+            f"the artifact's {what} shape {shown}, not (N, classes) logits: "
+            "classification needs one score per class and image"
+        )
+    if shape[1] is not None and shape[1] < classes:
+        raise EdgepruneError(
+            f"the artifact's {what} {shape[1]} classes, the data has {classes}: "
+            "a model trained for another dataset?"
+        )
+
+
 class ClassificationTask(Task):
     name = "classification"
     quality_type = ClassificationQuality
@@ -86,7 +105,15 @@ class ClassificationTask(Task):
         return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing)
 
     # ---------------------------------------------------------------- measurement
+    def check_output_shapes(self, shapes, bundle) -> None:
+        name = LOGITS if LOGITS in shapes else next(iter(shapes), None)
+        if name is not None:
+            _check_logits_shape(shapes[name], bundle.num_classes, f"output {name!r} declares")
+
     def quality(self, outputs, bundle) -> ClassificationQuality:
+        for key, logits in outputs.items():
+            if key.startswith(f"{LOGITS}/"):
+                _check_logits_shape(logits.shape, bundle.num_classes, f"{key} came out")
         return measure_quality(outputs, bundle, self.n_bins)
 
     def reference_outputs(self, model, images, normalize):
