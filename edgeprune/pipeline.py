@@ -524,5 +524,6 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     decision = decide(results, config.select)
     write_json(ws.layout.results, results.to_dict())
     write_json(ws.layout.selection, decision.to_dict())
+    progress("writing the report (report.html, report.md)")
     write_reports(ws.layout, results, decision)
     return results, decision

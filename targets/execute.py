@@ -6,6 +6,7 @@ this and a run on a device over SSH (``edgeprune.targets.remote``)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import deque
@@ -15,7 +16,7 @@ from pathlib import Path
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.profile import DeviceAccess, TargetProfile
 from edgeprune.targets.remote import probe_remote, run_remote
-from edgeprune.targets.run import RUN_FILE, DeviceJob
+from edgeprune.targets.run import PARENT_ENV, RUN_FILE, DeviceJob
 
 LOCAL = "local"  # a ``device`` that forces a run on this machine, whatever the profile says
 
@@ -31,8 +32,9 @@ def run_local(
     """Run the job; stream the runner's messages to ``progress``; return its ``run.json``."""
     command = job.command(python, str(artifact), str(bundle), str(out_dir))
     tail: deque = deque(maxlen=20)
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}  # the runner dies with us
     with subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     ) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:

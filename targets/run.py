@@ -206,7 +206,33 @@ def _int_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
+# Set by the local executor to its own PID: the runner checks that its parent is still it.
+PARENT_ENV = "EDGEPRUNE_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """A runner outlives no edgeprune: it is killed (SIGKILL) the moment the process that
+    started it dies, ``kill -9`` included, so a resumed run never races a leftover runner
+    still writing into its run directory. Linux's prctl(PR_SET_PDEATHSIG), armed here in
+    the child (a preexec_fn would run in a forked copy of a threaded parent); elsewhere
+    nothing is armed (the SSH path has its own watchdog)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    expected = os.environ.get(PARENT_ENV)
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # the parent died between the fork and the arming
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    die_with_parent()
     parser = argparse.ArgumentParser(
         prog="python -m edgeprune.targets.run", description=__doc__.split("\n\n")[0]
     )

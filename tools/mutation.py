@@ -85,7 +85,7 @@ GROUPS: dict[str, dict[str, list[str]]] = {
             "tests/data/test_corruptions.py",
             "tests/data/test_corruption_reference.py",
             "-k",
-            "reference or monotone or 224",
+            "reference or monotone or 224 or parameter_sets or larger_images",
         ],
     },
 }

@@ -19,7 +19,8 @@ Generators:
 
 Random corruptions draw from numpy's global generator, seeded with ``seed + repetition``
 before each (corruption, severity) pass, so a repetition is a replay of the generator with
-another seed. The output archive holds ``clean``, one array (repetitions, N, H, W, 3) per
+another seed (but for impulse_noise: scikit-image's ``random_noise`` draws from a generator
+of its own that this seed does not reach, so those keys change from one run to the next). The output archive holds ``clean``, one array (repetitions, N, H, W, 3) per
 ``{corruption}_s{severity}`` key, and ``meta`` (JSON text: generator, versions and the
 seconds each corruption took per image, over its five severities).
 
