@@ -1,54 +1,47 @@
-"""Benchmark: the 19 corruptions x 5 severities over N CIFAR-size images, batched.
+"""Benchmark: the 19 corruptions x 5 severities, batched, against baselines measured in the run.
 
-Images are random square crops (side 64..256 pixels) of scikit-image's bundled colour
-sample photos, resized to 32x32 with PIL's antialiased bilinear filter; nothing is
-downloaded. The script
+Images are views of scikit-image's bundled colour photos (``tools/corruption_reference.py``'s
+``natural_images``: random square crops resized to ``--size``); nothing is downloaded. The
+script times
 
-1. times ``edgeprune.data.corruptions.corrupt`` on the whole batch for every corruption
-   and severity, and prints images/s per corruption and the total time;
-2. measures a named baseline in the same run: the same corruptions applied one image at
-   a time (``corrupt`` on a batch of 1 in a Python loop) over ``--baseline-images``
-   images, extrapolated linearly to N, and prints the speedup;
-3. prints, as a *quoted* figure and not a measurement, the time of the published
-   per-image generator (hendrycks/robustness make_cifar_c.py, which does not run on
-   current packages): 35-50 ms per 32x32 image for one pass over all corruptions on this
-   machine class, and the ratio of that to the measured batched time.
+1. ``edgeprune.data.corruptions.corrupt`` on the whole batch of ``--n-images`` for every
+   corruption and severity (images/s and ms per image per corruption, and the total);
+2. a named baseline in the same run: the same corruptions one image at a time
+   (``corrupt`` on a batch of 1 in a Python loop) over ``--baseline-images`` images;
+3. with ``--generator`` (a path to make_cifar_c.py / make_imagenet_c.py, or
+   ``imagecorruptions``) and ``--reference-python`` (the old-stack Python it runs in, see
+   docs/corruptions.md), the published generator itself on ``--reference-images`` of the same
+   images, one image per call as it works, through ``tools/reference_generator.py``; the
+   ratio per corruption is its time per image over ours.
 
     PYTHONPATH=. .venv/bin/python tools/bench_corruptions.py --n-images 10000
+    PYTHONPATH=. .venv/bin/python tools/bench_corruptions.py --size 224 --n-images 256 \
+        --generator ~/robustness/ImageNet-C/create_c/make_imagenet_c.py \
+        --reference-python ~/venvs/imagenet-c/bin/python --reference-images 8
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from skimage import data as sample_data
 
 from edgeprune.data.corruptions import ALL, SEVERITIES, corrupt
 
-IMAGE_SIDE = 32
-SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "cat")
-# Quoted, not measured: the published per-image generator, one pass over all corruptions.
-QUOTED_GENERATOR_MS_PER_IMAGE_PASS = (35.0, 50.0)
 
-
-def natural_images(count: int, seed: int) -> np.ndarray:
-    """``count`` 32x32 RGB crops of scikit-image's sample photos, uint8 (N, 32, 32, 3)."""
-    rng = np.random.default_rng(seed)
-    photos = [getattr(sample_data, name)() for name in SAMPLE_PHOTOS]
-    out = np.empty((count, IMAGE_SIDE, IMAGE_SIDE, 3), dtype=np.uint8)
-    for i in range(count):
-        photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(64, min(257, *photo.shape[:2])))
-        top = int(rng.integers(0, photo.shape[0] - side + 1))
-        left = int(rng.integers(0, photo.shape[1] - side + 1))
-        crop = Image.fromarray(photo[top : top + side, left : left + side])
-        out[i] = np.asarray(crop.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BILINEAR))
-    return out
+def _reference_tool():
+    path = Path(__file__).resolve().parent / "corruption_reference.py"
+    spec = importlib.util.spec_from_file_location("corruption_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def time_batched(images: np.ndarray, names: list[str], seed: int) -> dict[str, float]:
@@ -77,6 +70,9 @@ def time_per_image(images: np.ndarray, names: list[str], seed: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=10000)
+    parser.add_argument(
+        "--size", type=int, default=32, help="image side (32: CIFAR, 224: ImageNet)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--corruptions", nargs="+", default=list(ALL), choices=list(ALL), metavar="NAME",
@@ -84,53 +80,68 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--baseline-images", type=int, default=200,
-        help="images for the one-image-at-a-time baseline, extrapolated to --n-images",
+        help="images for the one-image-at-a-time baseline",
     )  # fmt: skip
+    parser.add_argument("--generator", help="published generator to time (see the docstring)")
+    parser.add_argument("--reference-python", default=sys.executable)
+    parser.add_argument("--reference-images", type=int, default=100)
     args = parser.parse_args()
     names = args.corruptions
     n = args.n_images
+    reference = _reference_tool()
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} "
         f"(other processes slow the wall-clock figures); numpy {np.__version__}"
     )
-    images = natural_images(n, args.seed)
-    print(f"{n} natural 32x32 images; {len(names)} corruptions x {len(SEVERITIES)} severities\n")
+    images = reference.natural_images(n, args.size, args.seed)
+    side = f"{args.size}x{args.size}"
+    print(f"{n} natural {side} images; {len(names)} corruptions x {len(SEVERITIES)} severities\n")
 
     cpu_start = time.process_time()
     batched = time_batched(images, names, args.seed)
     batched_cpu = time.process_time() - cpu_start
     subset = images[: min(args.baseline_images, n)]
     looped = time_per_image(subset, names, args.seed)
-    scale = n / len(subset)
-
-    print(f"{'corruption':20s} {'batched img/s':>14s} {'per-image img/s':>16s} {'speedup':>8s}")
-    for name in names:
-        batched_rate = n * len(SEVERITIES) / batched[name]
-        looped_rate = len(subset) * len(SEVERITIES) / looped[name]
-        print(
-            f"{name:20s} {batched_rate:14,.0f} {looped_rate:16,.0f} {batched_rate / looped_rate:7.1f}x"
+    published = {}
+    if args.generator:
+        few = images[: min(args.reference_images, n)]
+        _, meta = reference.run_generator(
+            args.generator, args.reference_python, few, names, 1, args.seed
         )
+        published = meta["seconds_per_image"]  # over the five severities, per image
+
+    def ms(seconds: float, count: int) -> float:  # per image and severity
+        return 1000 * seconds / (count * len(SEVERITIES))
+
+    head = f"{'corruption':20s} {'batched ms':>11s} {'per-image ms':>13s} {'speedup':>8s}"
+    print(head + (f" {'generator ms':>13s} {'ratio':>7s}" if published else ""))
+    for name in names:
+        ours = ms(batched[name], n)
+        line = f"{name:20s} {ours:11.3f} {ms(looped[name], len(subset)):13.3f}"
+        line += f" {ms(looped[name], len(subset)) / ours:7.1f}x"
+        if published:
+            theirs = 1000 * published[name] / len(SEVERITIES)
+            line += f" {theirs:13.3f} {theirs / ours:6.1f}x"
+        print(line)
 
     total = sum(batched.values())
-    baseline_total = sum(looped.values()) * scale
-    passes = len(names) * len(SEVERITIES) / len(ALL)  # passes over all corruptions per image
     print(
         f"\nbatched total: {total:.1f} s wall ({batched_cpu:.1f} s process CPU) "
         f"for {len(names)} x {len(SEVERITIES)} over {n} images"
     )
+    baseline_total = sum(looped.values()) * n / len(subset)
     print(
         f"baseline (measured, same code one image per call, {len(subset)} images extrapolated): "
         f"{baseline_total:.1f} s; speedup {baseline_total / total:.1f}x"
     )
-    low, high = (ms / 1000 * n * passes for ms in QUOTED_GENERATOR_MS_PER_IMAGE_PASS)
-    print(
-        f"published per-image generator (QUOTED, not measured: "
-        f"{QUOTED_GENERATOR_MS_PER_IMAGE_PASS[0]:.0f}-{QUOTED_GENERATOR_MS_PER_IMAGE_PASS[1]:.0f} ms "
-        f"per image per pass over all corruptions): {low:.0f}-{high:.0f} s; "
-        f"ratio {low / total:.0f}-{high / total:.0f}x"
-    )
+    if published:
+        generator_total = sum(published[name] for name in names) * n
+        print(
+            f"published generator (measured, {args.generator}, {min(args.reference_images, n)} "
+            f"images, extrapolated): {generator_total:.1f} s; ratio {generator_total / total:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -85,9 +85,7 @@ def _child(views: dict, path: Path, code) -> int:
     try:
         if code is not None:
             mutation = sys.modules["mutation"]
-            finder = mutation._MutantFinder(
-                mutation._module_name(MODULE), ROOT / MODULE, code
-            )
+            finder = mutation._MutantFinder(mutation._module_name(MODULE), ROOT / MODULE, code)
             sys.meta_path.insert(0, finder)
             # the parent imported the suite (for the views): import it again, on the mutant
             for name in [n for n in sys.modules if n.startswith("edgeprune.data.corruptions")]:
@@ -109,7 +107,10 @@ def effect(original, mutant, views: dict, deterministic: frozenset) -> tuple[flo
         corruption = name.rsplit("_s", 1)[0]
         if corruption in deterministic:
             mse = np.mean((before.astype(np.float64) - after) ** 2)
-            return math.inf, f"{key}: a deterministic output changed, PSNR {10 * math.log10(255**2 / mse):.1f} dB"
+            return (
+                math.inf,
+                f"{key}: a deterministic output changed, PSNR {10 * math.log10(255**2 / mse):.1f} dB",
+            )
         clean, stats = views[int(side)]
         test_corruptions = sys.modules["test_corruptions_bar"]
         bar = test_corruptions.replay_bar(stats[name], 4)
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         shown = "inf" if math.isinf(bars) else f"{bars:.2f}"
         print(f"| {site.line} | `{site.description}` | {shown} | {where} |")
     below = sum(1 for site, bars, _ in results.values() if bars < 1)
-    print(f"\n{below} of {len(results)} survivors below one replay bar ({time.process_time():.0f} s CPU)")
+    print(
+        f"\n{below} of {len(results)} survivors below one replay bar ({time.process_time():.0f} s CPU)"
+    )
     return 0
 
 

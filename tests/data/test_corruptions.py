@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -353,8 +354,8 @@ def _imagemagick_motion_loop(
     width = int(2 * np.ceil(radius) + 1)
     weights = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2))
     weights /= weights.sum()
-    point_x = width * np.sin(np.deg2rad(angle))
-    point_y = width * np.cos(np.deg2rad(angle))
+    point_x = width * math.sin(math.pi * angle / 180)  # C's sin, as MagickCore calls it
+    point_y = width * math.cos(math.pi * angle / 180)
     length = np.hypot(point_x, point_y)
     dx = [int(np.ceil(i * point_y / length - 0.5)) for i in range(width)]
     dy = [int(np.ceil(i * point_x / length - 0.5)) for i in range(width)]

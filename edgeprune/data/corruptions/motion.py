@@ -29,6 +29,7 @@ offsets differ per image; each tap is one vectorised gather over the whole batch
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -47,10 +48,15 @@ def motion_kernel(radius: float, sigma: float) -> np.ndarray:
 
 def motion_offsets(width: int, angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer (row, column) offsets of every tap for every angle, each (N, width)."""
-    radians = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))[:, None]
+    # MagickCore's expression, in its order (see the module docstring for why it matters):
+    # DegreesToRadians is MagickPI * degrees / 180, and sin / cos are the C library's, which
+    # Python's math module calls; numpy's vectorised sin may differ in the last bit, and at
+    # a half-integer tap offset (-30 degrees) that bit picks the pixel.
+    angles = np.asarray(angles_deg, dtype=np.float64).ravel()
+    radians = [math.pi * float(a) / 180.0 for a in angles]
+    point_x = np.array([width * math.sin(r) for r in radians])[:, None]
+    point_y = np.array([width * math.cos(r) for r in radians])[:, None]
     steps = np.arange(width, dtype=np.float64)[None, :]
-    # MagickCore's expression, in its order (see the module docstring for why it matters)
-    point_x, point_y = width * np.sin(radians), width * np.cos(radians)
     length = np.hypot(point_x, point_y)
     cols = np.ceil(steps * point_y / length - 0.5).astype(np.int64)
     rows = np.ceil(steps * point_x / length - 0.5).astype(np.int64)
