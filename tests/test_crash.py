@@ -2,8 +2,8 @@
 run ends with the results an uninterrupted run gives (timings and memory aside).
 
 The killed run is a real ``edgeprune compress`` process, killed with SIGKILL as soon as its
-progress line says the phase has begun; the uninterrupted reference is the session's
-``fast_run`` (the same flags). The runner phase, where the issue found an orphaned runner,
+progress line says the phase has begun; the uninterrupted reference is the same
+command, run once in a process of its own. The runner phase, where the issue found an orphaned runner,
 is in the default suite; the other phases are ``slow`` (each is a run and a resume).
 """
 
@@ -85,10 +85,24 @@ def _comparable(value):
     return value
 
 
-def _kill_resume_compare(phase: str, fast_run: Path, fast_flags: list[str], tmp_path: Path):
-    out = tmp_path / "run"
+def _flags(out: Path, fast_flags: list[str]) -> list[str]:
     flags = ["compress", "--target", "host-cpu", "--out", str(out)]
-    flags += [f for f in fast_flags if f != "--quiet"]  # the progress lines are the clock
+    return flags + [f for f in fast_flags if f != "--quiet"]  # the progress lines are the clock
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(fast_flags, tmp_path_factory) -> Path:
+    """The same run, not killed, in a process of its own as the killed one: in-process runs
+    (the session's fast_run) may train with another thread count, which moves the figures."""
+    out = tmp_path_factory.mktemp("crash") / "uninterrupted"
+    done = subprocess.run([_edgeprune(), *_flags(out, fast_flags)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def _kill_resume_compare(phase: str, reference: Path, fast_flags: list[str], tmp_path: Path):
+    out = tmp_path / "run"
+    flags = _flags(out, fast_flags)
     _kill_at(flags, PHASES[phase])
     deadline = time.monotonic() + 5  # SIGKILL from the kernel: the runner goes at once
     while _processes_of(out) and time.monotonic() < deadline:
@@ -97,21 +111,21 @@ def _kill_resume_compare(phase: str, fast_run: Path, fast_flags: list[str], tmp_
     done = subprocess.run([_edgeprune(), *flags, "--quiet"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
-    resumed, uninterrupted = read_json(out / "results.json"), read_json(fast_run / "results.json")
+    resumed, uninterrupted = read_json(out / "results.json"), read_json(reference / "results.json")
     assert _comparable(resumed) == _comparable(uninterrupted), phase
-    resumed, uninterrupted = (read_json(run / "selection.json") for run in (out, fast_run))
+    resumed, uninterrupted = (read_json(run / "selection.json") for run in (out, reference))
     assert _comparable(resumed) == _comparable(uninterrupted), phase
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
 
 
-def test_kill_9_while_the_runner_evaluates_then_resume(fast_run, fast_flags, tmp_path):
-    _kill_resume_compare("runner evaluation", fast_run, fast_flags, tmp_path)
+def test_kill_9_while_the_runner_evaluates_then_resume(uninterrupted, fast_flags, tmp_path):
+    _kill_resume_compare("runner evaluation", uninterrupted, fast_flags, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", [p for p in PHASES if p != "runner evaluation"])
-def test_kill_9_at_every_phase_then_resume(phase, fast_run, fast_flags, tmp_path):
-    _kill_resume_compare(phase, fast_run, fast_flags, tmp_path)
+def test_kill_9_at_every_phase_then_resume(phase, uninterrupted, fast_flags, tmp_path):
+    _kill_resume_compare(phase, uninterrupted, fast_flags, tmp_path)
 
 
 _PARENT = """

@@ -18,7 +18,7 @@ from edgeprune.files import read_json
 from edgeprune.rundir import RunLayout
 from edgeprune.runs import read_run
 from edgeprune.selection import Decision
-from edgeprune.targets.bundle import EvalBundle
+from edgeprune.targets.bundle import VALIDATION, EvalBundle
 
 
 def _results(run_dir: Path):
@@ -290,7 +290,7 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
             assert entry.fidelity["passed"], entry.name
         # only the fitted scaling sees the validation split: the shipped run never scores it
         with np.load(RunLayout(out).entry(entry.name).outputs) as shipped:
-            assert not any("validation" in key for key in shipped.files), entry.name
+            assert not any(key.endswith(f"/{VALIDATION}") for key in shipped.files), entry.name
 
 
 def test_select_redecides_without_recomputing(fast_run, capsys):
