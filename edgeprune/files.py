@@ -98,6 +98,16 @@ def damaged_file(path: str | os.PathLike, problem: str, rebuild: str | None = No
     return EdgepruneError(f"{path} is damaged ({problem}); {rebuild or REBUILD_BY_DELETING}")
 
 
+@contextlib.contextmanager
+def malformed_as_damaged(path: str | os.PathLike, rebuild: str | None = None) -> Iterator[None]:
+    """Read the parsed content of ``path`` inside this block: a key missing or a value of
+    the wrong type (KeyError, TypeError, ValueError) becomes the file's damaged-file error."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise damaged_file(path, f"missing or malformed {exc}", rebuild) from None
+
+
 def read_json(path: str | os.PathLike, rebuild: str | None = None) -> Any:
     """A JSON file edgeprune wrote; a damaged one is one error line naming it (``rebuild``:
     how to get it back, when deleting it is not the way)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import damaged_file, read_json
+from edgeprune.files import malformed_as_damaged, read_json
 from edgeprune.results import RunResults, read_results
 from edgeprune.rundir import RunLayout
 from edgeprune.selection import Decision
@@ -38,10 +38,8 @@ class Run:
             )
         rebuild = f"rerun edgeprune select {self.layout.root} to decide again"
         data = read_json(path, rebuild)
-        try:
+        with malformed_as_damaged(path, rebuild):
             return Decision.from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise damaged_file(path, f"missing or malformed {exc}", rebuild) from None
 
 
 def read_run(run_dir: str | Path) -> Run:

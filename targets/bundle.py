@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import atomic_path, damaged_file, read_json, write_json
+from edgeprune.files import (
+    atomic_path,
+    damaged_file,
+    malformed_as_damaged,
+    read_json,
+    write_json,
+)
 
 BUNDLE_FORMAT = "edgeprune-bundle/1"
 META_FILE = "bundle.json"
@@ -87,7 +93,7 @@ class EvalBundle:
                 f"eval bundle {self.path} has format {self.meta['format']!r}, "
                 f"this edgeprune reads {BUNDLE_FORMAT!r}"
             )
-        try:
+        with malformed_as_damaged(meta_path, rebuild):
             self.preprocess = Preprocess(tuple(self.meta["mean"]), tuple(self.meta["std"]))
             self.num_classes = int(self.meta["num_classes"])
             self.image_shape = tuple(self.meta["image_shape"])  # (H, W, C)
@@ -95,8 +101,6 @@ class EvalBundle:
                 name: Split(name, s["images"], s["labels"], int(s["start"]), int(s["stop"]))
                 for name, s in self.meta["splits"].items()
             }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise damaged_file(meta_path, f"missing or malformed {exc}", rebuild) from None
 
     def _resolve(self, file: str) -> Path:
         path = Path(file)

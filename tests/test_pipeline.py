@@ -107,8 +107,18 @@ def test_demo_selection_obeys_its_constraints(demo_run):
     assert "estimated" in stdout and "selected:" in stdout
 
 
-def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast_flags):
-    out = tmp_path / "run"
+def _files_of(root: Path, folders: list[str]) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root/<folder>``, by content and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for folder in folders
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+def _interrupt_at_second_candidate(monkeypatch) -> list[float]:
+    """Ctrl-C when the sweep starts its second candidate; the ratios it was asked for."""
     real_candidate = pipeline.candidate_model
     calls: list[float] = []
 
@@ -119,18 +129,20 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
         return real_candidate(ws, baseline, ratio)
 
     monkeypatch.setattr(pipeline, "candidate_model", interrupt_second)
+    return calls
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast_flags):
+    out = tmp_path / "run"
+    real_candidate = pipeline.candidate_model
+    calls = _interrupt_at_second_candidate(monkeypatch)
     flags = ["compress", "--target", "host-cpu", "--out", str(out), *fast_flags]
     assert main(flags) == 130
     finished = out / "l1-filter-0.25" / "metrics.json"
     assert finished.exists() and not (out / "l1-filter-0.50" / "metrics.json").exists()
     stamp = finished.stat().st_mtime_ns
 
-    finished_files = {  # every file of the finished entries, by content and time
-        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for entry in ("baseline", "l1-filter-0.25")
-        for p in sorted((out / entry).rglob("*"))
-        if p.is_file()
-    }
+    finished_files = _files_of(out, ["baseline", "l1-filter-0.25"])
     trained: list[int] = []
     real_train = pipeline.train
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
@@ -163,16 +175,6 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
         assert entry.finetune["distillation"] is None  # --distill 0 (the default) is off
 
 
-def _files_of(root: Path, folders: list[str]) -> dict[str, tuple[bytes, int]]:
-    """Every file under ``root/<folder>``, by content and modification time."""
-    return {
-        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for folder in folders
-        for p in sorted((root / folder).rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_nothing(
     fast_run, tmp_path, monkeypatch, capsys
 ):
@@ -194,15 +196,7 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
         "--latency-iterations", "10", "--latency-batch", "8",
     ]  # fmt: skip
     real_candidate = pipeline.candidate_model
-    calls: list[float] = []
-
-    def interrupt_second(ws, baseline, ratio):
-        calls.append(ratio)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_candidate(ws, baseline, ratio)
-
-    monkeypatch.setattr(pipeline, "candidate_model", interrupt_second)
+    calls = _interrupt_at_second_candidate(monkeypatch)
     started = time.perf_counter()
     assert main(flags) == 130
     first_wall = time.perf_counter() - started

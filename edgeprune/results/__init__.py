@@ -50,7 +50,7 @@ def load_entry(data: dict, task) -> Entry:
 
 def read_results(path: str | Path, tasks) -> RunResults:
     """``results.json`` of a run directory, with one clear error when it is not one."""
-    from edgeprune.files import damaged_file, read_json
+    from edgeprune.files import damaged_file, malformed_as_damaged, read_json
 
     path = Path(path)
     if not path.is_file():
@@ -63,10 +63,8 @@ def read_results(path: str | Path, tasks) -> RunResults:
     data = read_json(path, rebuild)
     if not isinstance(data, dict) or "schema" not in data:
         raise damaged_file(path, "no 'schema': not an edgeprune results file", rebuild)
-    try:
+    with malformed_as_damaged(path, rebuild):
         return load_results(data, tasks)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise damaged_file(path, f"missing or malformed {exc}", rebuild) from None
 
 
 __all__ = [

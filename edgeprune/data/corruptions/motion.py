@@ -24,7 +24,7 @@ source (MotionBlurImage in effect.c, ImageMagick 6.9.11, quantum depth 16, non-H
 Measured against ImageMagick 6.9.11 Q16 through wand on a 224x224 photo (radius 3-20,
 sigma 1-15, angles -45 to 40 degrees including -30): identical on every pixel. Alpha
 handling is not reproduced (our images have none). The angle is drawn per image, so the
-offsets differ per image; each tap is one vectorised gather over the whole batch.
+offsets differ per image; each tap adds a shifted view of the edge-padded image.
 """
 
 from __future__ import annotations

@@ -41,9 +41,8 @@ SEVERITIES = (1, 2, 3, 4, 5)
 # The version of the corruption code's output. A corrupted file records it, and a file of
 # another version is generated again: bump it whenever any corruption's output changes for
 # the same images, severity and seed (a fixed rounding, a new resize).
-GENERATOR_VERSION = (
-    2  # 2: motion blur and snow truncate as ImageMagick Q16; frost photos resized at 1/fx
-)
+# 2: motion blur and snow truncate as ImageMagick Q16; frost photos resized at 1/fx
+GENERATOR_VERSION = 2
 
 # The four benchmark groups (held-out corruptions are reported but belong to no group
 # that enters mPC / mCE); GROUP_OF also places the held-out ones by kind.
