@@ -111,6 +111,11 @@ CASES = {
         "corrupt --data digits --limit 8 --out {tmp}/a_file/set",
         "a parent is a file",
     ),
+    # /proc refuses new folders (ENOENT), as a read-only or foreign filesystem would
+    "corrupt: out cannot be made": (
+        "corrupt --data digits --limit 8 --out /proc/edgeprune-set",
+        "cannot make corrupted-set folder /proc/edgeprune-set",
+    ),
     "corrupt: class folders without images": (
         "corrupt --data imagefolder:{tmp}/empty_classes --out {tmp}/c1",
         "no images",
@@ -145,6 +150,10 @@ CASES = {
         "input-size",
     ),
     # compress: what test_cli.py's table does not hold
+    "compress: out cannot be made": (
+        "compress --target host-cpu --out /proc/edgeprune-run {fast}",
+        "cannot make run directory /proc/edgeprune-run",
+    ),
     "compress: binary config": ("compress --config {tmp}/garbage.toml", "garbage.toml"),
     "compress: config is a folder": ("compress --config {tmp}/config_dir", "config_dir"),
     "compress: binary target profile": (
@@ -172,6 +181,7 @@ CASES = {
         "max-acc-drop",
     ),
     "select: out under a file": ("select {run} --out {tmp}/a_file/s", "a parent is a file"),
+    "select: out cannot be made": ("select {run} --out /proc/edgeprune-selection", "/proc"),
     # report
     "report: no selection.json": ("report {tmp}/no_selection", "selection.json"),
     "report: truncated results.json": ("report {tmp}/results_truncated", "results.json"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from edgeprune.data.corruptions.filters import (
@@ -13,11 +11,7 @@ from edgeprune.data.corruptions.filters import (
     to_unit,
     unit_to_uint8,
 )
-from edgeprune.data.corruptions.geometry import (
-    apply_image_operator,
-    clipped_zoom_matrix,
-    separable_operator,
-)
+from edgeprune.data.corruptions.geometry import apply_image_operator, centre_zoom_operator
 from edgeprune.data.corruptions.motion import motion_blur_batch
 from edgeprune.data.corruptions.params import geometry_scale, severity_params
 
@@ -47,15 +41,9 @@ def zoom_blur(images: np.ndarray, severity: int, rng: np.random.Generator) -> np
     factors = tuple(np.arange(start, stop, step))  # same float arange as the generator
     height, width = images.shape[1:3]
     x = to_unit(images).astype(np.float32)
-    zoomed = apply_image_operator(x, _zoom_sum_operator(height, width, factors), height, width)
+    operator = centre_zoom_operator(height, width, factors, "float32")
+    zoomed = apply_image_operator(x, operator, height, width)
     return unit_to_uint8((x + zoomed) / (len(factors) + 1))
-
-
-@lru_cache(maxsize=32)
-def _zoom_sum_operator(height: int, width: int, factors: tuple[float, ...]):
-    return separable_operator(
-        [(clipped_zoom_matrix(height, f), clipped_zoom_matrix(width, f)) for f in factors]
-    )
 
 
 def motion_blur(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:

@@ -72,7 +72,13 @@ def _standardise(field: np.ndarray) -> np.ndarray:
 
 
 def _needles(count: int, side: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Bright line segments at random orientations, (count, side, side), unit std."""
+    """Bright line segments at random orientations, (count, side, side), unit std.
+
+    Each seed is drawn out along its image's orientation, tapering off, and overlapping
+    needles keep the brightest value. Seeds are sparse (``NEEDLE_DENSITY``), so the
+    segments are scattered from the seeds (``np.maximum.at``) instead of taking the maximum
+    of every shifted copy of the whole seed plane: the same values, far fewer operations.
+    """
     length = max(2.0, NEEDLE_LENGTH * scale)
     density = min(0.5, NEEDLE_DENSITY / scale)  # same seeds per photo area at any scale
     reach = int(np.ceil(length / 2))
@@ -86,13 +92,15 @@ def _needles(count: int, side: int, scale: float, rng: np.random.Generator) -> n
         )
         angles = rng.uniform(0, np.pi, size=count)
         for image, angle in enumerate(angles):
-            rows = np.rint(steps * np.sin(angle)).astype(int) + reach
-            cols = np.rint(steps * np.cos(angle)).astype(int) + reach
-            layer = field[image]
-            for row, col, weight in zip(rows, cols, taper):
-                np.maximum(
-                    layer, weight * seeds[image, row : row + side, col : col + side], out=layer
-                )
+            # step k of the segment of a seed at padded (r, c) lands on (r - row_k, c - col_k)
+            row_steps = np.rint(steps * np.sin(angle)).astype(int) + reach
+            col_steps = np.rint(steps * np.cos(angle)).astype(int) + reach
+            seed_rows, seed_cols = np.nonzero(seeds[image])
+            rows = seed_rows[None, :] - row_steps[:, None]
+            cols = seed_cols[None, :] - col_steps[:, None]
+            values = taper[:, None] * seeds[image, seed_rows, seed_cols][None, :]
+            inside = (rows >= 0) & (rows < side) & (cols >= 0) & (cols < side)
+            np.maximum.at(field[image], (rows[inside], cols[inside]), values[inside])
     return _standardise(field)
 
 

@@ -82,18 +82,33 @@ def separable_operator(pairs: list[tuple[np.ndarray, np.ndarray]]) -> sparse.csr
     return total.tocsr()
 
 
+@lru_cache(maxsize=64)
+def centre_zoom_operator(
+    height: int, width: int, factors: tuple[float, ...], dtype: str = "float64"
+) -> sparse.csr_matrix:
+    """The sum of the generator's centre zooms by ``factors`` as one operator of ``dtype``.
+
+    Cached per image size, factors and dtype: building it (and casting it to the batch's
+    float type) costs as much as applying it to a block of large images.
+    """
+    pairs = [(clipped_zoom_matrix(height, f), clipped_zoom_matrix(width, f)) for f in factors]
+    return separable_operator(pairs).astype(dtype)
+
+
 def apply_image_operator(
     batch: np.ndarray, operator: sparse.csr_matrix, out_height: int, out_width: int
 ) -> np.ndarray:
     """Apply a (H'*W', H*W) operator to every image (and channel) of an (N, H, W, ...) batch.
 
     The batch is laid out once as (H*W, N*C), so one sparse-dense product serves all
-    images; the operator is cast to the batch's float dtype.
+    images; the operator is cast to the batch's float dtype unless it has it already.
     """
     n, height, width = batch.shape[:3]
     rest = batch.shape[3:]
     columns = np.moveaxis(batch, 0, 2).reshape(height * width, -1)
-    mapped = operator.astype(batch.dtype) @ columns
+    if operator.dtype != batch.dtype:
+        operator = operator.astype(batch.dtype)
+    mapped = operator @ columns
     out = mapped.reshape((out_height, out_width, n) + rest)
     return np.ascontiguousarray(np.moveaxis(out, 2, 0))
 

@@ -10,11 +10,7 @@ from edgeprune.data.corruptions.base import Corruption
 from edgeprune.data.corruptions.color import hsv_to_rgb, rgb_to_hsv
 from edgeprune.data.corruptions.filters import pixels_to_uint8, to_unit, unit_to_uint8
 from edgeprune.data.corruptions.frost_textures import FrostTextures, ProceduralFrost
-from edgeprune.data.corruptions.geometry import (
-    apply_image_operator,
-    clipped_zoom_matrix,
-    separable_operator,
-)
+from edgeprune.data.corruptions.geometry import apply_image_operator, centre_zoom_operator
 from edgeprune.data.corruptions.motion import motion_blur_batch
 from edgeprune.data.corruptions.params import (
     geometry_scale,
@@ -66,8 +62,8 @@ def snow(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndar
     n, height, width = images.shape[:3]
     layer = rng.normal(loc=loc, scale=scale, size=(n, height, width))
     if zoom != 1:
-        pair = (clipped_zoom_matrix(height, zoom), clipped_zoom_matrix(width, zoom))
-        layer = apply_image_operator(layer, separable_operator([pair]), height, width)
+        operator = centre_zoom_operator(height, width, (zoom,))
+        layer = apply_image_operator(layer, operator, height, width)
     layer[layer < threshold] = 0
     layer = unit_to_uint8(layer)
     angles = rng.uniform(-135, -45, size=n)
