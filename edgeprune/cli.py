@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from edgeprune import __version__
+from edgeprune.allocator import keep_freed_memory
 from edgeprune.config import FIELDS, RunConfig, build_config, full_help, read_config_file
 from edgeprune.config.run_config import MAX_SEED
 from edgeprune.errors import EdgepruneError
@@ -348,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # the same blocks of arrays are allocated again and again
     try:
         args = build_parser().parse_args(argv)
         code = args.handler(args)

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeprune.allocator import environment as allocator_environment
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.profile import DeviceAccess, TargetProfile
 from edgeprune.targets.remote import probe_remote, run_remote
@@ -33,6 +34,7 @@ def run_local(
     command = job.command(python, str(artifact), str(bundle), str(out_dir))
     tail: deque = deque(maxlen=20)
     env = {**os.environ, PARENT_ENV: str(os.getpid())}  # the runner dies with us
+    env.update(allocator_environment())  # it reuses its batches' memory like this process
     with subprocess.Popen(
         command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     ) as proc:

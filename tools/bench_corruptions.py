@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.allocator import environment as allocator_environment
+from edgeprune.allocator import keep_freed_memory
 from edgeprune.data.corruptions import ALL, SEVERITIES, corrupt
 
 
@@ -126,6 +128,10 @@ def main() -> None:
         "--frost-textures", type=Path,
         help="frost photographs for the frost row (default: those next to a generator script)",
     )  # fmt: skip
+    parser.add_argument(
+        "--glibc-defaults", action="store_true",
+        help="time both sides with glibc's malloc defaults instead of edgeprune's setting",
+    )  # fmt: skip
     args = parser.parse_args()
     names = args.corruptions
     n = args.n_images
@@ -136,6 +142,17 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} "
         f"(other processes slow the wall-clock figures); numpy {np.__version__}"
     )
+    # edgeprune's CLI keeps freed memory (edgeprune/allocator.py); the generator's process
+    # gets the same setting, so the ratio compares the code, not the allocator
+    child_env = dict(os.environ)
+    if args.glibc_defaults:
+        print("allocator: glibc's defaults on both sides")
+    else:
+        kept = keep_freed_memory()
+        child_env.update(allocator_environment())
+        print(
+            f"allocator: freed memory kept on both sides ({'set' if kept else 'not glibc: unchanged'})"
+        )
     images = reference.natural_images(n, args.size, args.seed)
     side = f"{args.size}x{args.size}"
     print(f"{n} natural {side} images; {len(names)} corruptions x {len(SEVERITIES)} severities\n")
@@ -152,7 +169,7 @@ def main() -> None:
     if args.generator:
         few = images[: min(args.reference_images, n)]
         _, meta = reference.run_generator(
-            args.generator, args.reference_python, few, names, 1, args.seed
+            args.generator, args.reference_python, few, names, 1, args.seed, env=child_env
         )
         published = meta["seconds_per_image"]  # over the five severities, per image
 

@@ -106,8 +106,10 @@ def run_generator(
     names: list[str],
     repetitions: int,
     seed: int,
+    env: dict[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Outputs of a published generator, run by ``python`` (its own environment)."""
+    """Outputs of a published generator, run by ``python`` (its own environment; ``env``:
+    the child's environment variables, by default this process's)."""
     with tempfile.TemporaryDirectory() as tmp:
         images, out = Path(tmp) / "clean.npz", Path(tmp) / "out.npz"
         np.savez(images, clean=clean)
@@ -116,7 +118,9 @@ def run_generator(
             "--out", str(out), "--corruptions", ",".join(names),
             "--repetitions", str(repetitions), "--seed", str(seed),
         ]  # fmt: skip
-        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        )
         if done.returncode != 0:
             last = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
             raise SystemExit(f"error: the reference generator failed: {last[0]}")

@@ -34,18 +34,34 @@ def saturate(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.
 def pixelate(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """PIL BOX resize down to int(side * c) and back up (the generator's per-image steps).
 
-    PIL's BOX filter is the reference operation and is used as is, one axis at a time:
-    PIL resamples horizontally, then vertically, each output row (column) from one input
-    row (column) only. So the rows of all images are resized in one call on the images
-    stacked into one tall image, and the columns in one call on the images side by side:
-    the same arithmetic, row by row, as one ``resize`` per image, and the same pixels.
-    (Resizing the tall stack vertically is not: its box boundaries fall at slightly
+    PIL's BOX filter is the reference operation. The way down is PIL itself, one axis at a
+    time: PIL resamples horizontally, then vertically, each output row (column) from one
+    input row (column) only. So the rows of all images are resized in one call on the
+    images stacked into one tall image, and the columns in one call on the images side by
+    side: the same arithmetic, row by row, as one ``resize`` per image, and the same
+    pixels. (Resizing the tall stack vertically is not: its box boundaries fall at slightly
     different floating-point positions, and 1-6 % of pixels change by a level.)
+
+    The way up is a copy: enlarging, PIL's box holds exactly one input pixel per output
+    pixel (weight 1.0), so each axis is an index lookup (``_box_enlarge_index``, read from
+    PIL itself), done on whole rows and then on whole pixels.
     """
     factor = severity_params("pixelate", severity, *images.shape[1:3])
     height, width = images.shape[1:3]
     small = _resize_axes(images, int(height * factor), int(width * factor))
-    return _resize_axes(small, height, width)
+    rows, columns = (
+        _box_enlarge_index(small.shape[1], height),
+        _box_enlarge_index(small.shape[2], width),
+    )
+    if rows is None or columns is None:  # a Pillow whose box mixes pixels on the way up
+        return _resize_axes(small, height, width)
+    n, small_height, small_width = small.shape[:3]
+    tall = np.take(small.reshape(n, small_height, -1), rows, axis=1)  # whole rows
+    pixels = tall.reshape(n * height, small_width, 3).view(_PIXEL)[..., 0]  # one item per pixel
+    return np.take(pixels, columns, axis=1).view(np.uint8).reshape(n, height, width, 3)
+
+
+_PIXEL = np.dtype((np.void, 3))  # an RGB pixel as one 3-byte item, copied whole
 
 
 def _resize_axes(images: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -57,6 +73,22 @@ def _resize_axes(images: np.ndarray, height: int, width: int) -> np.ndarray:
     wide = Image.fromarray(side_by_side.reshape(-1, n * width, 3))
     columns = np.asarray(wide.resize((wide.width, height), Image.Resampling.BOX))
     return np.ascontiguousarray(columns.reshape(height, n, width, 3).transpose(1, 0, 2, 3))
+
+
+@lru_cache(maxsize=64)
+def _box_enlarge_index(size: int, larger: int) -> np.ndarray | None:
+    """For each of ``larger`` outputs of PIL's BOX enlargement of ``size`` samples, the one
+    input it copies, or None where PIL weighs several. Read from PIL: a float identity
+    image resized along its rows gives every output's weights (row i: input i's)."""
+    identity = np.eye(size, dtype=np.float32)
+    weights = np.asarray(Image.fromarray(identity).resize((larger, size), Image.Resampling.BOX))
+    if not np.array_equal(np.sort(weights, axis=0)[-1], np.ones(larger, np.float32)):
+        return None
+    if np.count_nonzero(weights) != larger:
+        return None
+    index = weights.argmax(axis=0)
+    index.setflags(write=False)
+    return index
 
 
 def jpeg_compression(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,10 +117,16 @@ def jpeg_roundtrip_pil(image: np.ndarray, quality: int) -> np.ndarray:
 def _jpeg_roundtrip_opencv(image: np.ndarray, quality: int) -> np.ndarray:
     import cv2
 
-    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    # OpenCV's codecs take and give BGR; its own conversions are cheaper than numpy views
+    # of reversed channels, which the codec would copy anyway
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV failed to encode a JPEG image")
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
+    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes to RGB
+    if rgb_flag is not None:
+        return cv2.imdecode(encoded, rgb_flag)
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 @lru_cache(maxsize=1)
