@@ -82,10 +82,11 @@ GROUPS: dict[str, dict[str, list[str]]] = {
     },
     "corruption-parameters": {
         "edgeprune/data/corruptions/params.py": [
+            "tests/data/test_severity_tables.py",
             "tests/data/test_corruptions.py",
             "tests/data/test_corruption_reference.py",
             "-k",
-            "reference or monotone or 224 or parameter_sets or larger_images",
+            "tables or reference or monotone or 224 or parameter_sets or larger_images",
         ],
     },
 }
