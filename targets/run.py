@@ -26,6 +26,7 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json, write_npz
+from edgeprune.progress import rate_and_time_left
 from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.environment import describe_environment
 from edgeprune.targets.latency import latency_plan, measure_latency, static_batch_note
@@ -134,6 +135,7 @@ def evaluate_artifact(
         rss_session = current_rss_bytes() - rss_before
         has_features = "features" in runner.output_names
         pass_started, pass_images = time.perf_counter(), 0
+        total_images = sum(bundle.split(name).size for name in splits)
         for split in splits:
             want_features = has_features and split in job.feature_splits
             scored = list(job.outputs)
@@ -152,11 +154,12 @@ def evaluate_artifact(
                     names = scored  # enough feature maps: fetch the scored outputs only
             for name, parts in collected.items():
                 outputs[f"{name}/{split}"] = np.concatenate(parts) if parts else np.zeros((0,))
-            if "/" not in split:
-                _log(f"{split}: {seen} images")
-            elif split.endswith("/5"):  # one line per corruption, not per severity
-                _log(f"{split.split('/')[0]}: 5 severities x {seen} images")
             pass_images += seen
+            pace = rate_and_time_left(pass_images, total_images, time.perf_counter() - pass_started)
+            if "/" not in split:
+                _log(f"{split}: {seen} images ({pace})")
+            elif split.endswith("/5"):  # one line per corruption, not per severity
+                _log(f"{split.split('/')[0]}: 5 severities x {seen} images ({pace})")
         evaluation = {
             "images": pass_images,
             "seconds": time.perf_counter() - pass_started,

@@ -33,6 +33,7 @@ from edgeprune.files import (
 )
 from edgeprune.lock import hold
 from edgeprune.metrics.corruption import split_name
+from edgeprune.progress import rate_and_time_left
 from edgeprune.targets.bundle import Split
 
 LABELS_FILE = "labels.npy"
@@ -103,12 +104,13 @@ def _write_corrupted_set(
         with atomic_path(out_dir / LABELS_FILE, suffix=".npy") as tmp:
             np.save(tmp, labels)
     write_json(out_dir / META_FILE, manifest)
+    to_make = [name for name in corruptions if name not in finished]
+    made, making_started = 0, time.perf_counter()
     for name in corruptions:
         if name in finished:
             if progress:
                 progress(f"{name}: present, kept")
             continue
-        started = time.perf_counter()
         path = out_dir / f"{name}.npy"
         write_npy_stream(
             path, shape, np.uint8, _corrupted_chunks(images, name, seed, frost_textures)
@@ -116,10 +118,15 @@ def _write_corrupted_set(
         manifest["files"][name] = {**recipes[name], "bytes": path.stat().st_size}
         manifest["corruptions"] = sorted(manifest["files"], key=ALL.index)
         write_json(out_dir / META_FILE, manifest)  # the file counts as finished from here on
+        made += 1
         if progress:
-            seconds = time.perf_counter() - started  # pragma: no mutate (printed only)
-            rate = n * len(SEVERITIES) / seconds  # pragma: no mutate (printed only)
-            progress(f"{name}: {n} images x {len(SEVERITIES)} severities ({rate:,.0f} images/s)")
+            per_file = n * len(SEVERITIES)
+            pace = rate_and_time_left(  # pragma: no mutate (printed only)
+                made * per_file, len(to_make) * per_file, time.perf_counter() - making_started
+            )
+            progress(
+                f"{name} ({made} of {len(to_make)}): {n} images x {len(SEVERITIES)} severities; {pace}"
+            )
 
 
 GENERATOR_SOURCE = (

@@ -16,11 +16,24 @@ from edgeprune.data.corruptions.params import parameter_set_for, severity_params
 
 
 def contrast(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Shrink every channel towards its own mean: (x - mean) * c + mean."""
+    """Shrink every channel towards its own mean: (x - mean) * c + mean.
+
+    An image channel has 256 levels, so the generator's float arithmetic is done once per
+    level and channel (a table of the same float64 operations on ``level / 255``) and the
+    pixels are looked up: the same outputs for a fraction of the work at 224 px.
+    """
     factor = severity_params("contrast", severity, *images.shape[1:3])
-    x = to_unit(images)
-    means = x.mean(axis=(1, 2), keepdims=True)
-    return unit_to_uint8((x - means) * factor + means)
+    means = to_unit(images).mean(axis=(1, 2))  # (N, C), as the generator sums them
+    levels = np.arange(256) / 255.0
+    tables = unit_to_uint8((levels - means[..., None]) * factor + means[..., None])
+    return _per_channel_lookup(images, tables)
+
+
+def _per_channel_lookup(images: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """``tables[n, c, images[n, ..., c]]``: each image channel through its own 256-entry table."""
+    n, channels = tables.shape[:2]
+    offsets = (np.arange(n * channels, dtype=np.intp) * 256).reshape(n, 1, 1, channels)
+    return tables.reshape(-1).take(images + offsets)
 
 
 def saturate(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:

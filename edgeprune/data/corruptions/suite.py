@@ -42,7 +42,9 @@ SEVERITIES = (1, 2, 3, 4, 5)
 # another version is generated again: bump it whenever any corruption's output changes for
 # the same images, severity and seed (a fixed rounding, a new resize).
 # 2: motion blur and snow truncate as ImageMagick Q16; frost photos resized at 1/fx
-GENERATOR_VERSION = 2
+# 3: defocus blur through the FFT for every disk above 5x5 (ImageNet sizes), no longer
+#    directly up to 11x11: the same sums in another order, a level apart in rare pixels
+GENERATOR_VERSION = 3
 
 # The four benchmark groups (held-out corruptions are reported but belong to no group
 # that enters mPC / mCE); GROUP_OF also places the held-out ones by kind.
@@ -71,6 +73,16 @@ DETERMINISTIC = frozenset({
 
 MIN_SIDE = 8  # smaller images leave some corruptions (glass_blur, pixelate) without pixels
 PIXELS_PER_BLOCK = 128 * 32 * 32
+
+# Corruptions that draw nothing, or one array of random numbers in image order (one value
+# per pixel or per image): a block may be worked in pieces drawing from the block's
+# generator one after the other, with the same numbers. Pieces of at most PIXELS_PER_PIECE
+# keep a piece's float64 temporaries (1.2 MB for a 224x224 image) within a core's cache,
+# which a block of two such images is not: 10-40 % faster at 224 px, the same output.
+IN_PIECES = DETERMINISTIC | {
+    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "motion_blur",
+}  # fmt: skip
+PIXELS_PER_PIECE = 64 * 32 * 32
 
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
 for _function in (
@@ -124,6 +136,7 @@ def corrupt(
     _check_input(images, severity, seed, first_index)
     root = None if isinstance(seed, np.random.Generator) else np.random.SeedSequence(seed)
     block = block_size(*images.shape[1:3])
+    piece = max(1, PIXELS_PER_PIECE // (images.shape[1] * images.shape[2]))
     out = np.empty_like(images)
     start = 0
     while start < len(images):
@@ -134,7 +147,10 @@ def corrupt(
         else:
             key = (ALL.index(name), severity, global_block)
             rng = np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=key))
-        out[start:stop] = function(images[start:stop], severity, rng)
+        step = piece if name in IN_PIECES else stop - start
+        for first in range(start, stop, step):
+            last = min(stop, first + step)
+            out[first:last] = function(images[first:last], severity, rng)
         start = stop
     return out
 
