@@ -77,3 +77,15 @@ def test_tables_reference_is_what_the_generator_holds():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     assert tool.extract_all(Path(os.environ["EDGEPRUNE_GENERATOR_DIR"])) == REFERENCE
+
+
+def test_tables_cannot_be_changed_at_run_time():
+    """The published numbers are constants: neither a parameter set's fields nor its table
+    can be reassigned by a caller (a plugin "tuning" a severity would silently stop being
+    CIFAR-10-C)."""
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CIFAR.reference_side = 33
+    with pytest.raises(TypeError):
+        IMAGENET.table["shot_noise"] = (1, 2, 3, 4, 5)
