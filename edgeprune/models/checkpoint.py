@@ -8,6 +8,7 @@ the pruned layers, and loads the weights strictly, giving an identical forward p
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import zipfile
 from pathlib import Path
@@ -155,10 +156,19 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict]:
     payload = _torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise EdgepruneError(f"{path} is not an edgeprune model file ({MODEL_FORMAT})")
-    spec = ModelSpec.from_dict(payload["spec"])
+    spec = _current_name(ModelSpec.from_dict(payload["spec"]), payload["structure"])
     model = apply_structure(create_model(spec), payload["structure"])
     _load_state_dict(model, payload["state_dict"], f"{path}", spec.name)
     return model.eval(), spec, payload.get("metadata", {})
+
+
+def _current_name(spec: ModelSpec, structure: dict) -> ModelSpec:
+    """Model files written when ``resnet20`` / ``56`` / ``110`` named the option-B networks
+    (a learned 1x1 shortcut and an ``fc`` classifier) load as ``resnetN-1x1``, their name
+    now; the plain names are the paper's option-A networks (``linear`` classifier)."""
+    if spec.name in ("resnet20", "resnet56", "resnet110") and "fc" in structure:
+        return dataclasses.replace(spec, name=f"{spec.name}-1x1")
+    return spec
 
 
 def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -183,11 +193,26 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _supplied_by_model(model: nn.Module) -> set[str]:
+    """Keys a checkpoint may lack because the model fills them itself: BatchNorm's
+    ``num_batches_tracked`` (checkpoints saved before PyTorch 0.4.1 have none; BatchNorm
+    loads them as 0) and the constant weights of ``fixed`` layers (option A's shortcut)."""
+    keys = set()
+    for prefix, module in model.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            keys.add(f"{dot}num_batches_tracked")
+        if getattr(module, "fixed", False):
+            keys.update(f"{dot}{name}" for name, _ in module.named_parameters(recurse=False))
+    return keys
+
+
 def _load_state_dict(
     model: nn.Module, state: dict[str, torch.Tensor], source: str, name: str
 ) -> None:
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    optional = _supplied_by_model(model)
+    missing = [k for k in expected if k not in state and k not in optional]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
         f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"

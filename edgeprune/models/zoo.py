@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass
 import torch.nn as nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.models.cifar_resnet import CifarResNet, resnet18_cifar
+from edgeprune.models.cifar_resnet import (
+    OPTION_B_DEPTHS,
+    PAPER_DEPTHS,
+    CifarResNet,
+    PaperResNet,
+    resnet18_cifar,
+)
 from edgeprune.models.small_resnet import SmallResNet
 from edgeprune.models.vgg_cifar import VGGCifar
 from edgeprune.registry import Registry
@@ -25,15 +31,16 @@ MODELS: Registry[ModelFactory] = Registry("model")
 MODELS.register(
     "small-resnet", lambda num_classes, in_channels: SmallResNet(num_classes, in_channels)
 )
-MODELS.register(
-    "resnet20", lambda num_classes, in_channels: CifarResNet(20, num_classes, in_channels)
-)
-MODELS.register(
-    "resnet56", lambda num_classes, in_channels: CifarResNet(56, num_classes, in_channels)
-)
-MODELS.register(
-    "resnet110", lambda num_classes, in_channels: CifarResNet(110, num_classes, in_channels)
-)
+for _depth in PAPER_DEPTHS:  # He et al.'s networks, as the downloaded checkpoints hold them
+    MODELS.register(
+        f"resnet{_depth}",
+        lambda num_classes, in_channels, depth=_depth: PaperResNet(depth, num_classes, in_channels),
+    )
+for _depth in OPTION_B_DEPTHS:  # the learned 1x1-convolution shortcut
+    MODELS.register(
+        f"resnet{_depth}-1x1",
+        lambda num_classes, in_channels, depth=_depth: CifarResNet(depth, num_classes, in_channels),
+    )
 MODELS.register("resnet18-cifar", resnet18_cifar)
 MODELS.register(
     "vgg16-bn-cifar", lambda num_classes, in_channels: VGGCifar(num_classes, in_channels)

@@ -21,6 +21,12 @@ LayerScore = Callable[[nn.Module, list], "torch.Tensor | None"]  # (layer, filte
 OUT_CHANNEL_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
 
 
+def is_fixed(layer: nn.Module) -> bool:
+    """A layer the model marks as a constant (``fixed = True``): never trained, scored or
+    masked, only shrunk with its group (``models.cifar_resnet.ZeroPadShortcut``)."""
+    return bool(getattr(layer, "fixed", False))
+
+
 def output_filters(layer: nn.Module, idxs: list) -> torch.Tensor:
     """The chosen output filters of a conv or linear layer, one flattened row each."""
     weight = layer.weight.data
@@ -33,10 +39,12 @@ def group_mean(
     group, layer_score: LayerScore, pruning_fns: tuple = OUT_CHANNEL_FNS
 ) -> torch.Tensor | None:
     """Average ``layer_score`` over the group's layers pruned by one of ``pruning_fns`` (by
-    default the output-channel convs and linears), per root channel."""
+    default the output-channel convs and linears), per root channel. Fixed layers (option
+    A's 0/1 shortcut) are constants of the architecture, not learned filters: they are
+    pruned with their group but never scored."""
     total = count = None
     for i, (dep, idxs) in enumerate(group):
-        if dep.pruning_fn not in pruning_fns:
+        if dep.pruning_fn not in pruning_fns or is_fixed(dep.layer):
             continue
         scores = layer_score(dep.layer, idxs)
         if scores is None:

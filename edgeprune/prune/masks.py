@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from edgeprune.prune.criteria import is_fixed
 from edgeprune.prune.structured import PRUNABLE, protected_layers
 
 Masks = dict[str, torch.Tensor]  # module name -> bool tensor shaped like its weight (True = kept)
@@ -23,12 +24,12 @@ def maskable_layers(
     types: tuple[type[nn.Module], ...] = PRUNABLE,
 ) -> list[tuple[str, nn.Module]]:
     """Layers of ``types`` whose weights may be masked: all but the protected ones (first
-    conv, classifier and ``ignore``), as for structured pruning."""
+    conv, classifier and ``ignore``), as for structured pruning, and the fixed ones."""
     protected = {id(m) for m in protected_layers(model, example_input, ignore)}
     return [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(module, types) and id(module) not in protected
+        if isinstance(module, types) and id(module) not in protected and not is_fixed(module)
     ]
 
 

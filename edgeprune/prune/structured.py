@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.criteria import Criterion
+from edgeprune.prune.criteria import Criterion, is_fixed
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
@@ -122,6 +122,15 @@ class AlignedPruner(tp.pruner.BasePruner):
         return current_channels - aligned_keep(kept, current_channels, round_to)
 
 
+def refreeze_fixed_layers(model: nn.Module) -> None:
+    """Torch-Pruning rebuilds a pruned layer's parameters with ``requires_grad=True``; a
+    fixed layer's stay out of the optimiser."""
+    for module in model.modules():
+        if is_fixed(module):
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(False)
+
+
 def structured_prune(
     model: nn.Module,
     ratio: float,
@@ -156,6 +165,7 @@ def structured_prune(
     )
     for step in range(settings.steps):
         pruner.step()
+        refreeze_fixed_layers(model)
         if between_steps is not None and step < settings.steps - 1:
             between_steps(model, step)
     after = channel_counts(model)
