@@ -49,11 +49,11 @@ def _bundle(request: ArtifactEvaluation, progress: Progress) -> EvalBundle:
     data = request.config.data
     if not request.from_data:
         raise EdgepruneError("evaluate needs --bundle (a run's bundle folder) or --data")
-    from edgeprune.data.datasets import load_dataset
+    from edgeprune.data.datasets import load_configured
     from edgeprune.pipeline import prepare_bundle
 
     progress(f"loading data {data.data}")
-    dataset = load_dataset(data.data, data.input_size or None, data.seed)
+    dataset = load_configured(data)
     return prepare_bundle(request.config, dataset, RunLayout(request.out), progress)
 
 

@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios, read_config_file
 from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
-from edgeprune.data.datasets import ImageDataset, load_dataset
+from edgeprune.data.datasets import ImageDataset, load_configured
 from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import ExportSettings, cleanup_tool
@@ -155,8 +155,7 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         found = check_device(DeviceJob().runtime, device, target, config.device.ssh_options)
         progress(f"device: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data.data}")
-    dataset = load_dataset(config.data.data, config.data.input_size or None, config.data.seed)
-    dataset = dataset.with_train_images(config.data.train_images, config.data.seed)
+    dataset = load_configured(config.data)
     layout = open_run_dir(config, held)
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
@@ -263,6 +262,13 @@ def baseline_model(ws: Workspace) -> nn.Module:
         ws.progress(f"baseline: loading weights {t.weights}")
         load_weights(model, t.weights, ws.spec.name)
         history = {"weights": t.weights}
+        if t.adapt_epochs:
+            recipe = _recipe(ws, t.adapt_epochs, t.adapt_lr)
+            ws.progress(
+                f"baseline: adapting the weights to {ws.dataset.name} for {recipe.epochs} epochs"
+            )
+            scoped = ws.progress.scoped("baseline")
+            history["adaptation"] = _train_on_run(ws, model, recipe, progress=scoped)
     else:
         recipe = _recipe(ws, t.train_epochs, t.train_lr)
         ws.progress(f"baseline: training {ws.spec.name} for {recipe.epochs} epochs")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from edgeprune.data.datasets import Split
 from edgeprune.errors import EdgepruneError
 from edgeprune.inference import Normalizer, to_tensor
+from edgeprune.progress import rate_and_time_left
 
 OPTIMIZERS = ("sgd", "adamw")  # sgd: momentum 0.9, Nesterov
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -141,6 +142,11 @@ def train(
             step += 1
         history.append(loss_sum / len(labels))
         if progress:
-            progress(f"epoch {epoch + 1}/{recipe.epochs} loss {history[-1]:.4f}")
+            pace = rate_and_time_left(
+                (epoch + 1) * len(labels),
+                recipe.epochs * len(labels),
+                time.perf_counter() - started,
+            )
+            progress(f"epoch {epoch + 1}/{recipe.epochs} loss {history[-1]:.4f} ({pace})")
     model.eval()
     return {"recipe": recipe.describe(), "loss": history, "seconds": time.perf_counter() - started}

@@ -113,6 +113,23 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "device with shell syntax": (["--device", "me@jetson;reboot"], "not an ssh destination"),
         "device with a command": (["--device", "me@$(id)"], "not an ssh destination"),
         "ssh options with an open quote": (["--ssh-options", "-i 'key"], "No closing quotation"),
+        "unknown normalisation": (
+            ["--normalize", "imagenett"],
+            "--normalize 'imagenett': expected dataset | imagenet | none | MEAN/STD",
+        ),
+        "normalisation with a zero std": (
+            ["--normalize", "0.5/0"],
+            "means must be finite and stds positive",
+        ),
+        "normalisation with too few stds": (["--normalize", "0.5,0.4/0.2"], "1 std(s)"),
+        "normalisation for other channels": (
+            ["--normalize", "0.5,0.5/0.2,0.2"],
+            "gives 2 channel(s); the data has 3",
+        ),
+        "adaptation without weights": (
+            ["--adapt-epochs", "2"],
+            "adapt-epochs fine-tunes a --weights checkpoint",
+        ),
         "out is a file": (["--out", str(tmp / "a_file")], "is an existing file, not a folder"),
         "out under a file": (["--out", str(tmp / "a_file" / "run")], "a parent is a file"),
     }

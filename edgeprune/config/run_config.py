@@ -268,7 +268,13 @@ def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
     return [
         (t.train_epochs >= 0, "train-epochs must be >= 0"),
         (t.finetune_epochs >= 0, "finetune-epochs must be >= 0"),
-        (t.train_lr > 0 and t.finetune_lr > 0, "learning rates must be > 0"),
+        (t.train_lr > 0 and t.finetune_lr > 0 and t.adapt_lr > 0, "learning rates must be > 0"),
+        (t.adapt_epochs >= 0, "adapt-epochs must be >= 0"),
+        (
+            t.adapt_epochs == 0 or bool(t.weights),
+            "adapt-epochs fine-tunes a --weights checkpoint; without one the baseline is "
+            "trained for --train-epochs",
+        ),
         (
             t.batch_size > 0 and m.eval_batch_size > 0 and m.latency_batch > 0,
             "batch sizes must be > 0",

@@ -53,10 +53,18 @@ class DataConfig:
     task: str = option("classification", "what the model does", baseline=True, choices=_TASKS)
     data: str = option(
         "digits",
-        "digits | cifar10:<dir> | imagefolder:<dir> (local folders, never downloaded)",
+        "digits | cifar10:<dir> | fashion-mnist[:<dir>] | idx:<dir> | imagefolder:<dir> "
+        "(local files, never downloaded)",
         baseline=True,
     )
     input_size: int = option(0, "input height and width (0: the dataset's default)", baseline=True)
+    normalize: str = option(
+        "dataset",
+        "input normalisation the model expects: dataset (the training split's mean and std), "
+        "imagenet (a pretrained checkpoint's usual one), none, or MEAN/STD per channel",
+        baseline=True,
+        check=deferred("edgeprune.data.datasets:check_normalization"),
+    )
     train_images: int = option(
         0,
         "train and fine-tune on this many training images, drawn at random (0: all)",
@@ -92,6 +100,14 @@ class TrainConfig:
         15, "epochs to train the baseline when no --weights are given", baseline=True
     )
     train_lr: float = option(0.1, "peak learning rate of baseline training", baseline=True)
+    adapt_epochs: int = option(
+        0,
+        "fine-tune the --weights checkpoint on this data for this many epochs before pruning "
+        "(a checkpoint trained on other images, e.g. lossless CIFAR-10 for JPEG copies); "
+        "0: use it as it is",
+        baseline=True,
+    )
+    adapt_lr: float = option(0.01, "peak learning rate of that fine-tune", baseline=True)
     batch_size: int = option(64, "training and fine-tuning batch size", baseline=True)
     optimizer: str = option("sgd", "optimiser", baseline=True, choices=_OPTIMIZERS)
     schedule: str = option("cosine", "learning-rate schedule", baseline=True, choices=_SCHEDULES)

@@ -371,6 +371,73 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
     )
 
 
+# Per-channel mean and std (of pixel values scaled to 0..1) that pretrained checkpoints
+# expect. "dataset" is the training split's own statistics, "none" the scaling alone.
+NORMALIZATIONS = {
+    "imagenet": (
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+    ),  # torchvision; akamaster's CIFAR ResNets
+    "none": ((0.0,), (1.0,)),
+}
+NORMALIZE_SYNTAX = (
+    "dataset | imagenet | none | MEAN/STD (per channel, e.g. 0.49,0.48,0.45/0.25,0.24,0.26)"
+)
+
+
+def parse_normalization(spec: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(mean, std) that ``--normalize`` names, or None for the dataset's own statistics."""
+    text = spec.strip().lower()
+    if text in ("", "dataset"):
+        return None
+    if text in NORMALIZATIONS:
+        return NORMALIZATIONS[text]
+    mean_text, slash, std_text = text.partition("/")
+    try:
+        if not slash:
+            raise ValueError
+        mean = tuple(float(v) for v in mean_text.split(","))
+        std = tuple(float(v) for v in std_text.split(","))
+    except ValueError:
+        raise EdgepruneError(f"--normalize {spec!r}: expected {NORMALIZE_SYNTAX}") from None
+    if len(mean) != len(std):
+        raise EdgepruneError(
+            f"--normalize {spec!r}: {len(mean)} mean(s) but {len(std)} std(s); give one per channel"
+        )
+    if not all(np.isfinite(v) for v in mean + std) or min(std) <= 0:
+        raise EdgepruneError(f"--normalize {spec!r}: means must be finite and stds positive")
+    return mean, std
+
+
+def check_normalization(spec: str) -> None:
+    parse_normalization(spec)
+
+
+def with_normalization(dataset: ImageDataset, spec: str) -> ImageDataset:
+    """The dataset carrying the normalisation ``spec`` names (one value per channel, or one
+    value for every channel); the pixels are untouched."""
+    parsed = parse_normalization(spec)
+    if parsed is None:
+        return dataset
+    channels = dataset.image_shape[-1]
+    mean, std = parsed
+    if len(mean) == 1:
+        mean, std = mean * channels, std * channels
+    if len(mean) != channels:
+        raise EdgepruneError(
+            f"--normalize {spec!r} gives {len(mean)} channel(s); the data has {channels}"
+        )
+    return dataclasses.replace(dataset, mean=tuple(mean), std=tuple(std))
+
+
+def load_configured(data) -> ImageDataset:
+    """The dataset a run's data section (``config.data``) describes: loaded, its training
+    images drawn (``train_images``) and carrying the normalisation it names."""
+    dataset = load_dataset(data.data, data.input_size or None, data.seed)
+    dataset = dataset.with_train_images(data.train_images, data.seed)
+    return with_normalization(dataset, data.normalize)
+
+
 def load_dataset(spec: str, input_size: int | None = None, seed: int = 0) -> ImageDataset:
     """Parse ``name`` or ``name:argument`` and load it."""
     name, _, argument = spec.partition(":")

@@ -73,23 +73,13 @@ class ZeroPadShortcut(nn.Conv2d):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class PaperBlock(nn.Module):
+class PaperBlock(BasicBlock):
     """He et al.'s basic block with option A's shortcut where the shape changes."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut: nn.Module = nn.Identity()
+        super().__init__(in_channels, out_channels, stride)
         if stride != 1 or in_channels != out_channels:
             self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
 
 
 class PaperResNet(nn.Module):
