@@ -372,14 +372,10 @@ def load_imagefolder(argument: str, input_size: int | None, seed: int) -> ImageD
 
 
 # Per-channel mean and std (of pixel values scaled to 0..1) that pretrained checkpoints
-# expect. "dataset" is the training split's own statistics, "none" the scaling alone.
-NORMALIZATIONS = {
-    "imagenet": (
-        (0.485, 0.456, 0.406),
-        (0.229, 0.224, 0.225),
-    ),  # torchvision; akamaster's CIFAR ResNets
-    "none": ((0.0,), (1.0,)),
-}
+# expect: "imagenet" is torchvision's, which akamaster's CIFAR ResNets use too; "none" is the
+# scaling alone. "dataset" (not listed) is the training split's own statistics.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+NORMALIZATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "none": ((0.0,), (1.0,))}
 NORMALIZE_SYNTAX = (
     "dataset | imagenet | none | MEAN/STD (per channel, e.g. 0.49,0.48,0.45/0.25,0.24,0.26)"
 )

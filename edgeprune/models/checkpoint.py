@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import atomic_path
+from edgeprune.models.fixed import is_fixed
 from edgeprune.models.zoo import ModelSpec, create_model
 
 MODEL_FORMAT = "edgeprune-model/1"
@@ -202,7 +203,7 @@ def _supplied_by_model(model: nn.Module) -> set[str]:
         dot = f"{prefix}." if prefix else ""
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
             keys.add(f"{dot}num_batches_tracked")
-        if getattr(module, "fixed", False):
+        if is_fixed(module):
             keys.update(f"{dot}{name}" for name, _ in module.named_parameters(recurse=False))
     return keys
 

@@ -15,16 +15,12 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from edgeprune.models.fixed import is_fixed
+
 Criterion = Callable[[object], "torch.Tensor | None"]  # Torch-Pruning group -> scores
 LayerScore = Callable[[nn.Module, list], "torch.Tensor | None"]  # (layer, filter idxs) -> scores
 
 OUT_CHANNEL_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
-
-
-def is_fixed(layer: nn.Module) -> bool:
-    """A layer the model marks as a constant (``fixed = True``): never trained, scored or
-    masked, only shrunk with its group (``models.cifar_resnet.ZeroPadShortcut``)."""
-    return bool(getattr(layer, "fixed", False))
 
 
 def output_filters(layer: nn.Module, idxs: list) -> torch.Tensor:

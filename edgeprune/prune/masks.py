@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from edgeprune.prune.criteria import is_fixed
+from edgeprune.models.fixed import is_fixed
 from edgeprune.prune.structured import PRUNABLE, protected_layers
 
 Masks = dict[str, torch.Tensor]  # module name -> bool tensor shaped like its weight (True = kept)

@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch_pruning as tp
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.prune.criteria import Criterion, is_fixed
+from edgeprune.models.fixed import is_fixed
+from edgeprune.prune.criteria import Criterion
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
