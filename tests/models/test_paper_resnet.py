@@ -238,7 +238,8 @@ def test_fine_tuning_leaves_the_shortcut_a_constant():
     assert all(torch.equal(b, m.weight.detach()) for b, m in zip(before, shortcuts))
 
 
-@pytest.mark.parametrize("name", ["resnet20", "resnet56"])
+# ResNet-56 takes three times as long on 10,000 images: a slow test
+@pytest.mark.parametrize("name", ["resnet20", pytest.param("resnet56", marks=pytest.mark.slow)])
 def test_real_checkpoints_reach_their_accuracy_on_the_jpeg_test_set(name, pretrained, cifar10_dir):
     """akamaster's checkpoints on the JPEG copies of the CIFAR-10 test set with ImageNet
     normalisation, as their README says: the top-1 measured when the data was shared
