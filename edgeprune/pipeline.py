@@ -45,7 +45,7 @@ from edgeprune.measure import (
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
 from edgeprune.models.checkpoint import check_checkpoint
 from edgeprune.models.zoo import check_model_name
-from edgeprune.progress import Progress
+from edgeprune.progress import Progress, duration
 from edgeprune.provenance import provenance
 from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
 from edgeprune.recalibration import NONE
@@ -504,7 +504,9 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     reference = ws.task.explanation_reference(ws.layout.baseline)
     candidates = measure_variants(ws, base_entry, lambda: baseline, reference)
     method = config.prune.method
-    for ratio in sweep_ratios(config, progress):
+    ratios = list(sweep_ratios(config, progress))
+    made, making_started = 0, time.perf_counter()
+    for number, ratio in enumerate(ratios, 1):
         name = candidate_name(method, ratio)
         layout = ws.layout.entry(name)
         model: nn.Module | None = None
@@ -512,6 +514,13 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
             progress(f"{name}: finished earlier, kept")
             entry = measure_fp32(ws, name, None, {})
         else:
+            if made:  # the time left at this session's pace per candidate
+                each = (time.perf_counter() - making_started) / made
+                left = f", about {duration(each * (len(ratios) - number + 1))} left"
+            else:
+                left = ""
+            progress(f"candidate {number} of {len(ratios)}: {name}{left}")
+            made += 1
             model, metadata = candidate_model(ws, source, ratio)
             identity = {
                 "method": method,

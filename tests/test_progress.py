@@ -19,3 +19,15 @@ def test_duration():
     assert duration(60) == "1 min 00 s"
     assert duration(3599) == "59 min 59 s"
     assert duration(3600 + 5 * 60 + 59) == "1 h 05 min"
+
+
+def test_a_sweep_says_which_candidate_and_the_time_left(tmp_path, capsys):
+    from edgeprune.cli import main
+
+    flags = ["--train-epochs", "1", "--finetune-epochs", "1", "--ratios", "0.25,0.5",
+             "--corruptions", "none", "--latency-iterations", "10", "--latency-batch", "8"]  # fmt: skip
+    assert main(["compress", "--target", "host-cpu", "--out", str(tmp_path / "r"), *flags]) == 0
+    err = capsys.readouterr().err
+    assert "candidate 1 of 2: l1-filter-0.25\n" in err
+    assert "candidate 2 of 2: l1-filter-0.50, about " in err and " left" in err
+    assert "baseline: epoch 1/1 loss" in err and "images/s, done)" in err
