@@ -44,8 +44,10 @@ class _HelpFormatter(argparse.HelpFormatter):
         if f is None:
             return action.help or ""
         text = full_help(f).replace("%", "%%")
+        if "default" in text:  # the help already says what an unset option means
+            return text
         default = action.shown_default
-        return f"{text} (default: {default})" if default not in ("", 0) else text
+        return f"{text} (default: {default if default not in ('', ()) else 'none'})"
 
 
 def _add_config_flags(
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compress", help="prune at several ratios, export, evaluate the artifacts, select, report"
     )
     compress.add_argument(
-        "--config", help="TOML file with the same keys as these flags (flags win)"
+        "--config", help="TOML file with the same keys as these flags (flags win) (default: none)"
     )
     compress.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_config_flags(compress)
@@ -278,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate one artifact (ONNX or engine) as deployed")
     evaluate.add_argument("artifact", help="model.onnx or a TensorRT engine")
     evaluate.add_argument(
-        "--bundle", type=Path, help="a run's eval bundle folder (runs/<name>/bundle), or --data"
+        "--bundle",
+        type=Path,
+        help="a run's eval bundle folder (runs/<name>/bundle), or --data (default: none)",
     )
     evaluate.add_argument(
         "--runtime",
@@ -293,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(evaluate, keys, EVALUATE_DEFAULTS)
     evaluate.add_argument(  # the name this flag had before it was the config's option
         "--batch-size", dest="cfg_eval_batch_size", default=argparse.SUPPRESS,
-        metavar="SIZE", help="alias of --eval-batch-size",
+        metavar="SIZE", help="alias of --eval-batch-size (same default)",
     )  # fmt: skip
     evaluate.set_defaults(handler=cmd_evaluate)
 
@@ -305,19 +309,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="output folder (resumable per corruption)"
     )
     corrupt.add_argument(
-        "--limit", type=int, default=None, help="corrupt only the first N test images"
+        "--limit",
+        type=int,
+        default=None,
+        help="corrupt only the first N test images (default: all of them)",
     )
     corrupt.add_argument(
         "--corruptions", default="", help="comma-separated names (default: all 19)"
     )
-    corrupt.add_argument("--seed", type=int, default=0)
     corrupt.add_argument(
-        "--input-size", type=int, default=0, help="resize images first (0: dataset default)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random corruptions (noise, glass, spatter...) (default: 0)",
+    )
+    corrupt.add_argument(
+        "--input-size",
+        type=int,
+        default=0,
+        help="resize images first (default: 0, the dataset's size)",
     )
     corrupt.add_argument(
         "--frost-textures", default="", help="folder of frost images (default: procedural)"
     )
-    corrupt.add_argument("--quiet", action="store_true")
+    corrupt.add_argument("--quiet", action="store_true", help="no progress lines")
     corrupt.set_defaults(handler=cmd_corrupt)
 
     targets = sub.add_parser("targets", help="list the device profiles edgeprune ships")
@@ -338,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(select, section_keys("select"))
     select.add_argument(
         "--by", dest="cfg_select_by", default=argparse.SUPPRESS, metavar="SELECTOR",
-        help="alias of --select-by",
+        help="alias of --select-by (same default)",
     )  # fmt: skip
     select.set_defaults(handler=cmd_select)
 

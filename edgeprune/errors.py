@@ -7,6 +7,12 @@ line and exits non-zero. Bugs keep their own exception types and tracebacks.
 
 from __future__ import annotations
 
+import re
+
+# Terminal colour and bold codes (some libraries put them in exception messages): a
+# message that is logged, or shown on a terminal without colours, must not carry them.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 class EdgepruneError(Exception):
     """A problem with the user's input, reported in one line without a traceback."""
@@ -14,5 +20,5 @@ class EdgepruneError(Exception):
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type name when the message is empty."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = _ANSI.sub("", str(exc)).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__

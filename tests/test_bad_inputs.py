@@ -242,3 +242,18 @@ def test_bad_input_is_one_line_and_changes_nothing(materials, fast_flags, label,
     assert lines[0].startswith("edgeprune: error: ") and words in lines[0], f"{label}: {lines[0]}"
     for folder, files in before.items():
         assert _snapshot(folder) == files, f"{label}: {folder.name} changed"
+
+
+def test_an_error_line_carries_no_terminal_codes():
+    """Libraries put bold codes in their messages (torch.load's refusal does); the one line
+    edgeprune prints from them is plain text, in a log file as on a terminal."""
+    from edgeprune.errors import first_line
+
+    message = (
+        "Weights only load failed, \x1b[1mdo those steps only if you trust it\x1b[0m.\n\t(1) ..."
+    )
+    assert (
+        first_line(ValueError(message))
+        == "Weights only load failed, do those steps only if you trust it."
+    )
+    assert first_line(ValueError("")) == "ValueError"

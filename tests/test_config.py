@@ -126,6 +126,37 @@ def test_help_shows_choices_and_defaults_from_the_options(capsys):
     assert "corruption evaluation: auto (generate:1000" in text
 
 
+def test_every_option_of_every_command_says_its_default():
+    """A user reading --help never has to guess what an unset option does."""
+    import argparse
+
+    from edgeprune.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    silent = []
+    for name, command in commands.choices.items():
+        formatter = command._get_formatter()
+        for action in command._actions:
+            if not action.option_strings or action.required or action.nargs == 0:
+                continue  # positionals, required flags and switches have no default to tell
+            text = formatter._get_help_string(action) or ""
+            if "default" not in text:
+                silent.append(f"{name} {action.option_strings[0]}: {text!r}")
+    assert not silent, "\n".join(silent)
+
+
+def test_options_whose_zero_means_something_still_say_zero_is_the_default(capsys):
+    from edgeprune.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["compress", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "seed for data split, training, fine-tuning and pruning (default: 0)" in text
+    assert "once per sweep (default: 0)" in text
+    assert "besides first conv and classifier (default: none)" in text
+
+
 def test_a_run_toml_from_before_new_options_still_opens(tmp_path):
     """Options added since a run was made count as their defaults when it is resumed."""
     import contextlib

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,11 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" ({refused.group(1)})" if refused else ""
         raise EdgepruneError(
-            f"checkpoint {path} holds pickled Python objects, which edgeprune never executes "
-            f"(torch.load weights_only=True refused: {first_line(exc)}); save a state_dict instead"
+            f"checkpoint {path} holds pickled Python objects{what}, which edgeprune never "
+            "executes: save the weights alone, torch.save(model.state_dict(), path)"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise EdgepruneError(

@@ -46,7 +46,10 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
     torch.save(create_model(SPEC), tmp_path / "whole_model.pt")  # pickles the class, i.e. code
     with pytest.raises(EdgepruneError, match="pickled Python objects.*never executes") as info:
         load_weights(create_model(SPEC), tmp_path / "whole_model.pt", SPEC.name)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert "\n" not in message and "\x1b" not in message  # torch's message has bold codes
+    assert "(edgeprune.models." in message  # the class it refused to run
+    assert message.endswith("torch.save(model.state_dict(), path)")
 
 
 def test_checkpoint_that_does_not_fit_names_the_problem(tmp_path):
