@@ -149,7 +149,7 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
     from edgeprune.data.corrupted_sets import write_corrupted_set
     from edgeprune.data.corruptions import ALL, CORRUPTIONS
     from edgeprune.data.corruptions.frost_textures import texture_files
-    from edgeprune.data.datasets import load_dataset
+    from edgeprune.data.datasets import balanced_subset, load_dataset
     from edgeprune.lock import check_folder
     from edgeprune.progress import Progress
 
@@ -167,7 +167,8 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
     check_folder(args.out, "corrupted-set folder")
     progress = Progress(quiet=args.quiet)
     dataset = load_dataset(args.data, args.input_size or None, args.seed)
-    images, labels = dataset.test.images[: args.limit], dataset.test.labels[: args.limit]
+    chosen = dataset.test.take(balanced_subset(dataset.test.labels, args.limit))
+    images, labels = chosen.images, chosen.labels
     progress(
         f"corrupting {len(images)} test images of {args.data} ({dataset.image_shape}) into {args.out}"
     )
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         default=None,
-        help="corrupt only the first N test images (default: all of them)",
+        help="corrupt N test images, each class its share (default: all of them)",
     )
     corrupt.add_argument(
         "--corruptions", default="", help="comma-separated names (default: all 19)"

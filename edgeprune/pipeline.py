@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios, read_config_file
 from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
-from edgeprune.data.datasets import ImageDataset, load_configured
+from edgeprune.data.datasets import ImageDataset, balanced_order, load_configured
 from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import ExportSettings, cleanup_tool
@@ -194,7 +194,10 @@ def prepare_bundle(
     if bundle_written(layout.bundle):
         return EvalBundle(layout.bundle)
     data = config.data
-    arrays = {CLEAN: (dataset.test.images, dataset.test.labels)}
+    # Class-balanced order: every prefix of the clean split (the images explained) keeps
+    # each class's share, whatever order the dataset stores its test images in.
+    test = dataset.test.take(balanced_order(dataset.test.labels))
+    arrays = {CLEAN: (test.images, test.labels)}
     if config.export.recalibrate != NONE:  # what the logit scaling is fitted on
         arrays[VALIDATION] = (dataset.val.images, dataset.val.labels)
     source = parse_corruption_source(data.corruptions, dataset.image_shape, len(dataset.test))

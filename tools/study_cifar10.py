@@ -129,6 +129,7 @@ def downloaded_step(args: argparse.Namespace) -> None:
     from edgeprune.metrics.calibration import expected_calibration_error
     from edgeprune.metrics.classification import softmax
     from edgeprune.models import ModelSpec, create_model, load_weights
+    from edgeprune.targets.bundle import CLEAN, EvalBundle
 
     dataset = with_normalization(load_dataset(f"cifar10:{args.data}"), "imagenet")
     for model_name, checkpoint in CHECKPOINTS.items():
@@ -149,11 +150,12 @@ def downloaded_step(args: argparse.Namespace) -> None:
         )  # fmt: skip
         torch.set_num_threads(os.cpu_count() or 1)
         normalize = Normalizer(dataset.mean, dataset.std)
-        logits = predict_logits(model, dataset.test.images, normalize)
+        bundle = EvalBundle(args.runs / first.name / "bundle")  # the images ONNX was given
+        images, labels = np.asarray(bundle.images(CLEAN)), np.asarray(bundle.labels(CLEAN))
+        logits = predict_logits(model, images, normalize)
         metrics = read_json(folder / "evaluate" / "metrics.json")
         with np.load(folder / "evaluate" / "device" / "outputs.npz") as outputs:
             onnx_top1 = outputs["logits/clean"].argmax(1)
-        labels = dataset.test.labels
         write_json(result_file, {
             "checkpoint": checkpoint,
             "pytorch": {

@@ -292,6 +292,12 @@ def _setup_section(runs: Path, parts, common, adaptation, timings) -> list[str]:
         "- Data: the 60,000 CIFAR-10 images as JPEG copies (`../shared/data`, 50,000 train, 10,000 test); "
         "edgeprune holds 5,000 training images out for validation. The corruptions are edgeprune's CIFAR-10-C "
         "generator (19 corruptions x 5 severities, 1,000 test images each; mPC over the 15 benchmark ones).",
+        "- The 1,000 corrupted images and the 1,000 explained ones keep each class's share of the test "
+        "split (100 per class). The JPEG copies store the test split class by class, and the first "
+        "version of this study took the first 1,000 test images, all airplanes: it showed as a "
+        "ResNet-56 pruned 90 % with 20.7 % clean accuracy scoring 78 % under corruption. Every "
+        "entry was then measured again on class-balanced images (the last session of each run "
+        "below); the pruned and fine-tuned models were kept, as they do not depend on the test images.",
         "- Checkpoints: akamaster/pytorch_resnet_cifar10's ResNet-20 and ResNet-56 as downloaded "
         "(`--model resnetN --weights resnetN-*.th --normalize imagenet`).",
         "- The same recipe for every run and ratio (in each `run.toml`): "
@@ -329,14 +335,17 @@ def _setup_section(runs: Path, parts, common, adaptation, timings) -> list[str]:
             )
     lines += [
         "",
-        "Runs, their commands and wall times (a resumed run adds a session):",
+        "Runs, their commands and wall times: one figure per session of the step (a step run "
+        "again adds a session; it recomputes only what is missing, so a session after the first "
+        "resumed an interrupted run or re-evaluated entries whose measurements had been deleted):",
         "",
-        "| run | wall time | command |",
+        "| run | wall time per session | command |",
         "|---|---:|---|",
     ]
-    total = 0.0
+    total = first = 0.0
     for step, seconds in timings.items():
         total += sum(seconds)
+        first += seconds[0]
         log = runs / f"{step}.log"
         command = ""
         if log.is_file():
@@ -344,8 +353,14 @@ def _setup_section(runs: Path, parts, common, adaptation, timings) -> list[str]:
                 (line for line in log.read_text().splitlines() if line.startswith("$ ")), ""
             )
             command = first[2:].replace(str(runs.parent), "…")
-        lines.append(f"| {step} | {sum(seconds) / 60:.1f} min | `{command}` |")
-    lines += ["", f"Total: {total / 3600:.2f} h of wall time on this machine.", ""]
+        sessions = " + ".join(f"{t / 60:.1f}" for t in seconds)
+        lines.append(f"| {step} | {sessions} min | `{command}` |")
+    lines += [
+        "",
+        f"Total: {total / 3600:.2f} h of wall time on this machine over all sessions; "
+        f"the first session of every step: {first / 3600:.2f} h.",
+        "",
+    ]
     return lines
 
 
@@ -382,7 +397,16 @@ def _mitra_section(series: dict, model: str, docs: Path) -> list[str]:
         for m, pts in series.items()
         if m in MITRA
     }
-    if best:
+    compared = "unstructured-global" in best and len(best) > 1
+    if best and not compared:
+        lines += [
+            "**Claim: unstructured pruning gives the strongest calibration gains.** Not judged on "
+            f"{model}: it compares unstructured with structured pruning, and only "
+            + ", ".join(LABEL[m] for m in best)
+            + " ran on this network.",
+            "",
+        ]
+    if compared:
         usable = {m: v for m, v in matched.items() if v is not None}
         strongest = min(usable, key=usable.get) if usable else None
         agrees = strongest == "unstructured-global" and usable[strongest] < 0

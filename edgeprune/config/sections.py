@@ -222,7 +222,9 @@ class MeasureConfig:
 @dataclass(frozen=True)
 class ExplainConfig:
     explain_images: int = option(
-        0, "test images explained per candidate for HCC and PE-score (0: all)", baseline=True
+        0,
+        "test images explained per candidate for HCC and PE-score, each class its share (0: all)",
+        baseline=True,
     )
     explain_target: str = option(
         "original",

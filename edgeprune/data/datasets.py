@@ -31,6 +31,41 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def take(self, indices: np.ndarray) -> Split:
+        return Split(self.images[indices], self.labels[indices])
+
+
+# Test splits are often stored class by class (an image folder; CIFAR-10 rebuilt from its
+# per-class JPEG folders), so "the first N test images" can be a single class. Every part
+# of a test split that edgeprune uses (the images it corrupts, the images it explains) is
+# drawn so that each class keeps its share, with this seed whatever the run's --seed: the
+# same images for every run on the same data.
+SUBSET_SEED = 0
+
+
+def balanced_order(labels: np.ndarray) -> np.ndarray:
+    """A permutation of ``labels``' indices whose every prefix keeps each class's share to
+    within one image: the members of each class (shuffled) are spread evenly over the order."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(SUBSET_SEED)
+    indices, keys, classes = [], [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        indices.append(members)
+        keys.append((np.arange(len(members)) + 0.5) / len(members))  # evenly spaced in (0, 1)
+        classes.append(np.full(len(members), cls))
+    if not indices:
+        return np.arange(0)
+    index, key, cls = (np.concatenate(a) for a in (indices, keys, classes))
+    return index[np.lexsort((cls, key))]
+
+
+def balanced_subset(labels: np.ndarray, count: int | None) -> np.ndarray:
+    """Indices of ``count`` images (None: all) that keep each class's share, ascending:
+    the subset in the split's own order, the whole split when ``count`` covers it."""
+    order = balanced_order(labels)
+    return np.sort(order if count is None else order[:count])
+
 
 @dataclass(frozen=True)
 class ImageDataset:

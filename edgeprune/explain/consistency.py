@@ -35,7 +35,7 @@ PYTORCH_PATH = (
 
 @dataclass(frozen=True)
 class ExplanationSettings:
-    images: int = 0  # first N test images; 0: all
+    images: int = 0  # the first N images of the clean split (class-balanced order); 0: all
     target: str = "original"  # which class both models explain
     pe: PESettings = field(default_factory=PESettings)
     hcc_method: str = HCC_METHOD
