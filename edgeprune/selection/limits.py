@@ -24,8 +24,12 @@ def check(limit: Limit, entry: Entry, results: RunResults, value: float, setting
     ok = measured <= value + 1e-12 if limit.kind == "max" else measured >= value - 1e-12
     # relative to the limit; a limit of 0 (no ECE increase at all) has no scale: absolute
     excess = 0.0 if ok else abs(measured - value) / (abs(value) if value else 1.0)
-    sign = ">" if limit.kind == "max" else "<"
-    text = f"{limit.name} {measured:.4g}{limit.unit} {sign} {value:g}{limit.unit} allowed" + (
+    # the text states what was found: "0.28 pp <= 1 pp allowed" passes, "> 1 pp" fails
+    if limit.kind == "max":
+        sign, word = ("<=" if ok else ">"), "allowed"
+    else:
+        sign, word = (">=" if ok else "<"), "required"
+    text = f"{limit.name} {measured:.4g}{limit.unit} {sign} {value:g}{limit.unit} {word}" + (
         f" ({source})" if source != "measured" else ""
     )
     return Check(limit.name, measured, value, limit.kind, ok, excess, source, text)

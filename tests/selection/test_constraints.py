@@ -155,3 +155,17 @@ def test_unknown_selector_and_objective_are_user_errors(sweep):
     with pytest.raises(EdgepruneError, match="objective must be one of"):
         decide(results, settings(objective="speed"))
     assert SELECTORS.names() == ["constraints", "pe"]
+
+
+def test_a_check_reads_as_what_was_found_passing_or_failing(sweep):
+    """A passing check said "accuracy drop 0.2 pp > 1 pp allowed" before: failure-shaped."""
+    results, settings = sweep
+    decision = _chosen(results, settings, min_mpc=0.75)
+    by_name = {v.name: v for v in decision.verdicts}
+    texts = {c.name: c.text for c in by_name["a"].checks}
+    assert texts["accuracy drop"] == "accuracy drop 0.2 pp <= 1 pp allowed"
+    assert texts["mPC"] == "mPC 0.79 >= 0.75 required"
+    assert {c.name: c.text for c in by_name["b"].checks}["mPC"] == "mPC 0.74 < 0.75 required"
+    for verdict in decision.verdicts:
+        for c in verdict.checks:
+            assert (" > " in c.text or " < " in c.text) == (not c.ok), c.text
