@@ -112,13 +112,26 @@ EVALUATE_SECTIONS = ("data", "device", "measure")
 EVALUATE_DEFAULTS = {"corruptions": "none"}  # an artifact alone: no corruptions unless asked
 
 
+def default_evaluation_folder(artifact: Path) -> Path:
+    """``runs/evaluate-<run>-<entry>`` for an artifact inside a run directory, else
+    ``runs/evaluate-<its folder>-<its name>``: every artifact of a run is ``model.onnx``, so
+    the name alone would send a second candidate's evaluation over the first's."""
+    folder = artifact.expanduser().resolve().parent
+    stem = artifact.stem
+    if (folder.parent / "run.toml").is_file():
+        name = f"{folder.parent.name}-{folder.name}" + ("" if stem == "model" else f"-{stem}")
+    else:
+        name = f"{folder.name}-{stem}" if folder.name else stem
+    return Path("runs") / f"evaluate-{name}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from edgeprune.evaluate import ArtifactEvaluation, evaluate_artifact_file
     from edgeprune.progress import Progress
 
     flags = _flag_values(args)
     config = build_config(EVALUATE_DEFAULTS, flags)
-    out = Path(args.out or f"runs/evaluate-{Path(args.artifact).stem}")
+    out = Path(args.out) if args.out else default_evaluation_folder(Path(args.artifact))
     request = ArtifactEvaluation(
         artifact=Path(args.artifact),
         out=out,
@@ -291,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="runtime that runs the artifact (default: auto, from its suffix)",
     )
     evaluate.add_argument(
-        "--out", default="", help="output folder (default: runs/evaluate-<artifact>)"
+        "--out",
+        default="",
+        help="output folder (default: runs/evaluate-<run>-<entry> for an artifact of a run, else runs/evaluate-<folder>-<name>)",
     )
     evaluate.add_argument("--quiet", action="store_true", help="no progress lines")
     keys = [k for s in EVALUATE_SECTIONS for k in section_keys(s)]

@@ -276,3 +276,27 @@ def test_evaluate_bad_input(fast_run, tmp_path, capsys, args, message):
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_evaluate_names_its_folder_after_the_run_and_entry(tmp_path):
+    """Every artifact of a run is model.onnx: named after that alone, evaluating a second
+    candidate silently replaced the first one's evaluation (runs/evaluate-model)."""
+    from edgeprune.cli import default_evaluation_folder
+
+    run = tmp_path / "my-run"
+    for entry in ("baseline", "l1-filter-0.50"):
+        (run / entry).mkdir(parents=True)
+    (run / "run.toml").write_text("")
+    assert default_evaluation_folder(run / "baseline" / "model.onnx") == Path(
+        "runs/evaluate-my-run-baseline"
+    )
+    assert default_evaluation_folder(run / "l1-filter-0.50" / "model.onnx") == Path(
+        "runs/evaluate-my-run-l1-filter-0.50"
+    )
+    assert default_evaluation_folder(run / "baseline" / "model.int8.onnx") == Path(
+        "runs/evaluate-my-run-baseline-model.int8"
+    )
+    (tmp_path / "exports").mkdir()
+    assert default_evaluation_folder(tmp_path / "exports" / "net.onnx") == Path(
+        "runs/evaluate-exports-net"
+    )
