@@ -27,7 +27,7 @@ from edgeprune.data.datasets import ImageDataset, balanced_order, load_configure
 from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import ExportSettings, cleanup_tool
-from edgeprune.files import write_json, write_text
+from edgeprune.files import read_json, write_json, write_text
 from edgeprune.inference import Normalizer, to_tensor
 from edgeprune.lock import check_folder, hold
 from edgeprune.measure import (
@@ -77,7 +77,7 @@ class Workspace:
 
     @property
     def round_to(self) -> int:
-        return self.config.prune.round_to or self.target.features.channel_multiple
+        return channel_multiple(self.config, self.target)
 
     @property
     def precision(self) -> str:
@@ -99,11 +99,32 @@ def sweep_ratios(config: RunConfig, progress: Progress) -> tuple[float, ...]:
     return (fixed,)
 
 
-def open_run_dir(config: RunConfig, held: contextlib.ExitStack) -> RunLayout:
+def channel_multiple(config: RunConfig, target: TargetProfile) -> int:
+    """The multiple channel counts are pruned to: ``--round-to``, else the target's."""
+    return config.prune.round_to or target.features.channel_multiple
+
+
+def open_run_dir(
+    config: RunConfig, held: contextlib.ExitStack, round_to: int | None = None
+) -> RunLayout:
     """Create the run directory, or check that an existing one was made compatibly; its
-    lock is held until ``held`` closes, so a second process on it fails with one line."""
+    lock is held until ``held`` closes, so a second process on it fails with one line.
+
+    ``round_to`` is the channel multiple this run prunes to (``--round-to``, else the
+    target's): another target can change it without changing any option, and finished
+    candidates pruned to another multiple must not be kept as if they were this run's."""
     layout = RunLayout(config.run_dir)
     held.enter_context(hold(layout.root))
+    if round_to is not None:
+        other = _pruned_to_another_multiple(layout, round_to)
+        if other:
+            raise EdgepruneError(
+                f"{layout.root} holds candidates pruned to channel multiples of "
+                f"{', '.join(f'{m} ({names})' for m, names in other.items())}; this run prunes "
+                f"to multiples of {round_to} (--target {config.device.target}, --round-to "
+                f"{config.prune.round_to or 'from the target'}): use another --out, or the "
+                "target or --round-to they were made for"
+            )
     if layout.config.exists():
         stored = read_config_file(layout.config)
         changed = []
@@ -123,6 +144,23 @@ def open_run_dir(config: RunConfig, held: contextlib.ExitStack) -> RunLayout:
         + config.to_toml(),
     )
     return layout
+
+
+def _pruned_to_another_multiple(layout: RunLayout, round_to: int) -> dict[int, str]:
+    """Finished structured candidates of ``layout`` pruned to a channel multiple other than
+    ``round_to``: multiple -> their names."""
+    found: dict[int, list[str]] = {}
+    if not layout.root.is_dir():
+        return {}
+    for folder in sorted(p for p in layout.root.iterdir() if p.is_dir()):
+        metrics = layout.entry(folder.name).metrics
+        if not metrics.is_file():
+            continue
+        pruning = read_json(metrics).get("pruning") or {}
+        multiple = pruning.get("round_to")
+        if pruning.get("kind") == "structured" and multiple is not None and multiple != round_to:
+            found.setdefault(int(multiple), []).append(folder.name)
+    return {m: ", ".join(names) for m, names in found.items()}
 
 
 def _normalise(value: object) -> object:
@@ -156,7 +194,7 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         progress(f"device: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data.data}")
     dataset = load_configured(config.data)
-    layout = open_run_dir(config, held)
+    layout = open_run_dir(config, held, channel_multiple(config, target))
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
     bundle = prepare_bundle(config, dataset, layout, progress)

@@ -169,6 +169,21 @@ def test_changing_a_result_setting_of_a_finished_run_is_refused(fast_run, fast_f
     assert _snapshot(fast_run) == before
 
 
+def test_another_target_with_another_channel_multiple_is_refused(fast_run, fast_flags, capsys):
+    """--target is not a result setting (estimates are made again for the new target), but
+    the host-cpu candidates were pruned to multiples of 16: a jetson-nano rerun (multiples
+    of 2) kept them as "finished earlier" and reported them as its own."""
+    before = _snapshot(fast_run)
+    code = main(["compress", "--out", str(fast_run), *fast_flags, "--target", "jetson-nano"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert (
+        "holds candidates pruned to channel multiples of 16 (l1-filter-0.25, l1-filter-0.50)" in err
+    )
+    assert "this run prunes to multiples of 2 (--target jetson-nano" in err
+    assert _snapshot(fast_run) == before
+
+
 def test_console_script_prints_no_traceback(tmp_path):
     script = Path(sys.executable).with_name("edgeprune")
     done = subprocess.run(
