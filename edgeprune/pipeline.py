@@ -25,7 +25,7 @@ from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios,
 from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
 from edgeprune.data.datasets import ImageDataset, balanced_order, load_configured
 from edgeprune.distill import distillation_penalty
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.export import ExportSettings, cleanup_tool
 from edgeprune.files import read_json, write_json, write_text
 from edgeprune.inference import Normalizer, to_tensor
@@ -194,9 +194,10 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         progress(f"device: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data.data}")
     dataset = load_configured(config.data)
-    layout = open_run_dir(config, held, channel_multiple(config, target))
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
+    check_model_fits(spec, config.train.weights, task)
+    layout = open_run_dir(config, held, channel_multiple(config, target))
     bundle = prepare_bundle(config, dataset, layout, progress)
     job = device_job(config.measure, task, config.explain.explain_images or None, explain=True)
     setup = MeasureSetup(
@@ -219,6 +220,25 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
     if variants:
         progress(f"precision variants: {', '.join(v.suffix for v in variants)} ({runtime})")
     return Workspace(config, layout, target, task, dataset, spec, setup, progress, variants)
+
+
+def check_model_fits(spec: ModelSpec, weights: str, task) -> None:
+    """Build the model, load ``weights`` into it and run one image through it, so that a
+    checkpoint that does not fit or a head for another class count fails before the run
+    directory is written (they need the data's class count, so they come after loading it)."""
+    model = create_model(spec)
+    if weights:
+        load_weights(model, weights, spec.name)
+    h, w = spec.input_size
+    try:
+        with torch.no_grad():
+            output = model.eval()(torch.zeros(1, spec.in_channels, h, w))
+    except (RuntimeError, ValueError, TypeError) as exc:  # its forward refuses the data's images
+        raise EdgepruneError(
+            f"model {spec.name} fails on one {h}x{w} image with {spec.in_channels} channel(s): "
+            f"{first_line(exc)}"
+        ) from None
+    task.check_model_output(output, spec.num_classes)
 
 
 def prepare_bundle(

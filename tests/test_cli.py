@@ -35,6 +35,13 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "seed_true.toml").write_text("seed = true\n")
     (tmp / "notes.pt").write_text("these are my notes, not weights\n")
     (tmp / "a_file").write_text("x")
+    (tmp / "edgeprune_test_heads.py").write_text(
+        "import torch.nn as nn\n"
+        "def twelve_classes():  # ignores the data's class count\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 12))\n"
+        "def flat_input(num_classes):  # takes vectors, not images\n"
+        "    return nn.Linear(5, num_classes)\n"
+    )
     from edgeprune.export import ExportSettings, export_onnx
 
     spec = ModelSpec("small-resnet", 10)
@@ -96,6 +103,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
             ["--model", "torchvision:resnt18"],
             "unknown torchvision model 'resnt18' (did you mean torchvision:resnet18?)",
         ),
+        "factory for another class count": (
+            ["--model", "edgeprune_test_heads:twelve_classes"],
+            "the model gives 12 scores per image, the data has 10 classes",
+        ),
+        "model that cannot take the images": (
+            ["--model", "edgeprune_test_heads:flat_input"],
+            "model edgeprune_test_heads:flat_input fails on one 32x32 image with 3 channel(s)",
+        ),
         "factory module missing": (
             ["--model", "no_such_module:build"],
             "cannot import model factory module 'no_such_module'",
@@ -135,12 +150,10 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-# Rows that fail only once the model meets the data (its class count): they may leave the new
-# run directory behind (the sign-off issue's "validate before writing" covers them).
-_FOUND_WITH_THE_DATA = {"weights that do not fit"}
-
-
-def test_each_bad_input_is_one_line_and_loses_nothing(fast_run, fast_flags, tmp_path, capsys):
+def test_each_bad_input_is_one_line_and_loses_nothing(
+    fast_run, fast_flags, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))  # the factories the rows name
     before = _snapshot(fast_run)
     for i, (label, (flags, message)) in enumerate(_bad_inputs(tmp_path).items()):
         # on a fresh directory: the exact message
@@ -151,8 +164,7 @@ def test_each_bad_input_is_one_line_and_loses_nothing(fast_run, fast_flags, tmp_
         assert lines[0].startswith("edgeprune: error: ") and message in lines[0], (
             f"{label}: {lines[0]}"
         )
-        if label not in _FOUND_WITH_THE_DATA:  # refused before anything was written
-            assert not (tmp_path / f"fresh{i}").exists(), label
+        assert not (tmp_path / f"fresh{i}").exists(), label  # refused before any write
         # on a finished run: an error too, and every file it holds is untouched
         assert main(["compress", "--out", str(fast_run), *fast_flags, *flags]) == 2, label
         assert len(capsys.readouterr().err.strip().splitlines()) == 1, label

@@ -84,6 +84,12 @@ class Task(ABC):
     def loss(self, outputs, labels, label_smoothing: float = 0.0):
         """The training loss (torch tensors); ``label_smoothing`` from the training recipe."""
 
+    def check_model_output(self, output, num_classes: int) -> None:
+        """Refuse, before anything is trained or written, a model whose output (of a
+        one-image batch, a torch tensor) cannot be trained for this data. The default
+        accepts everything."""
+        return None
+
     # ---------------------------------------------------------------- measurement
     def check_output_shapes(self, shapes: dict[str, tuple], bundle) -> None:
         """Refuse, before it runs, an artifact whose declared outputs (name -> shape, a

@@ -104,6 +104,21 @@ class ClassificationTask(Task):
 
         return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing)
 
+    def check_model_output(self, output, num_classes: int) -> None:
+        from edgeprune.errors import EdgepruneError
+
+        shape = tuple(output.shape) if hasattr(output, "shape") else None
+        if shape is None or len(shape) != 2:
+            raise EdgepruneError(
+                f"the model gives {'a ' + type(output).__name__ if shape is None else f'outputs of shape {shape}'} "
+                "for a batch of one image, not (1, classes) logits"
+            )
+        if shape[1] != num_classes:
+            raise EdgepruneError(
+                f"the model gives {shape[1]} scores per image, the data has {num_classes} classes: "
+                "a model built for another dataset? (a factory is called with num_classes when it takes it)"
+            )
+
     # ---------------------------------------------------------------- measurement
     def check_output_shapes(self, shapes, bundle) -> None:
         name = LOGITS if LOGITS in shapes else next(iter(shapes), None)
