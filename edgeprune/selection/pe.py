@@ -13,6 +13,7 @@ from __future__ import annotations
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import Entry, RunResults
 from edgeprune.results.decision import Decision, Verdict
+from edgeprune.selection.limits import active_limits
 from edgeprune.selection.registry import Selector
 
 DEFAULT_MIN_PE = 0.85  # --min-pe 0 means "the rule's default"
@@ -55,25 +56,35 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
     drop = {c.name: c.delta("accuracy_drop_points") for c in candidates}
     within_drop = [c for c in candidates if _within_drop(drop[c.name], max_acc_drop)]
     trustworthy = [c for c in candidates if _pe(c) >= min_pe]
+    # Each case reads its own conditions, and only those are reported and recorded.
     if accuracy_falls and pe_falls:
         case = "accuracy and PE-score both fall monotonically: the largest rate within the allowed accuracy drop"
-        pool = within_drop
+        pool, applied = within_drop, {"max_acc_drop": max_acc_drop}
     elif pe_falls:
         case = (
             "accuracy fluctuates while PE-score falls: accuracy is no reliable guide, so the largest rate "
             f"whose PE-score stays >= {min_pe:g}; confirm on the overlays"
         )
-        pool = trustworthy
+        pool, applied = trustworthy, {"min_pe": min_pe}
     else:
         case = (
             "PE-score does not fall monotonically: the largest rate meeting both the accuracy drop and "
             f"PE-score >= {min_pe:g}; confirm on the overlays"
         )
         pool = [c for c in within_drop if c in trustworthy]
+        applied = {"max_acc_drop": max_acc_drop, "min_pe": min_pe}
+    # The rule is the paper's: the other limits the user set are not applied, and said so.
+    ignored = [
+        f"{limit.name} {'<=' if limit.kind == 'max' else '>='} {value:g}{limit.unit}"
+        for limit, value in active_limits(task, settings)
+        if limit.option not in ("max_acc_drop", "min_pe")
+    ]
     chosen = max(pool, key=lambda c: c.ratio, default=None)
     explanation = (
-        f"{chosen.name}: " if chosen else "no rate qualifies; keep the unpruned baseline: "
-    ) + case
+        (f"{chosen.name}: " if chosen else "no rate qualifies; keep the unpruned baseline: ")
+        + case
+        + (f"; not applied by this rule: {', '.join(ignored)}" if ignored else "")
+    )
     verdicts = [
         Verdict(
             name=c.name,
@@ -81,30 +92,37 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
             ratio=c.ratio,
             precision=c.precision,
             feasible=c in pool,
-            reasons=[] if c in pool else _reasons(drop[c.name], _pe(c), max_acc_drop, min_pe),
+            reasons=[] if c in pool else _reasons(drop[c.name], _pe(c), applied),
             details={"accuracy_drop_points": drop[c.name], "pe": _pe(c)},
         )
         for c in candidates
     ]
     return Decision(
         selector="pe",
-        settings={"max_acc_drop": max_acc_drop, "min_pe": min_pe},
+        settings=applied,
         objective="PE-guided rate selection (Pachon et al. 2023)",
         chosen=chosen.name if chosen else None,
         explanation=explanation,
         verdicts=verdicts,
         needs_confirmation=not (accuracy_falls and pe_falls),
-        notes={"accuracy_monotonic": accuracy_falls, "pe_monotonic": pe_falls, "case": case},
+        notes={
+            "accuracy_monotonic": accuracy_falls,
+            "pe_monotonic": pe_falls,
+            "case": case,
+            "not_applied": ignored,
+        },
     )
 
 
-def _reasons(drop: float, pe: float, max_acc_drop: float, min_pe: float) -> list[str]:
+def _reasons(drop: float, pe: float, applied: dict[str, float]) -> list[str]:
+    """What a rate misses of the conditions the applied case reads (``applied``)."""
     reasons = []
-    if not _within_drop(drop, max_acc_drop):  # the same test as the rule's
+    max_acc_drop, min_pe = applied.get("max_acc_drop"), applied.get("min_pe")
+    if max_acc_drop is not None and not _within_drop(drop, max_acc_drop):  # the rule's test
         reasons.append(f"accuracy drop {drop:.2f} pp > {max_acc_drop:g} pp allowed")
-    if pe < min_pe:
-        reasons.append(f"PE-score {pe:.3f} < {min_pe:g}")
-    return reasons or ["not selected by the rule that applies (see the explanation)"]
+    if min_pe is not None and pe < min_pe:
+        reasons.append(f"PE-score {pe:.3f} < {min_pe:g} required")
+    return reasons or ["a larger rate qualifies (the rule takes the largest)"]
 
 
 SELECTOR = Selector(

@@ -119,7 +119,7 @@ def test_a_pe_score_exactly_at_the_threshold_is_trustworthy(make):
     reasons = {v.name: v.reasons for v in decision.rejected}
     # m-0.75 fails on PE only: its drop of exactly 1 pp is not a reason (it was: the rule
     # allowed 1.0000000000000009 points while the reasons called it over the limit)
-    assert reasons["m-0.75"] == ["PE-score 0.700 < 0.85"]
+    assert reasons["m-0.75"] == ["PE-score 0.700 < 0.85 required"]
 
 
 def test_a_rejected_rate_names_only_what_it_misses(make):

@@ -24,9 +24,10 @@ def test_both_falling_picks_the_largest_rate_within_the_accuracy_drop(make):
     assert decision.chosen == "m-0.50" and not decision.needs_confirmation
     assert decision.notes["accuracy_monotonic"] and decision.notes["pe_monotonic"]
     rejected = {v.name: v.reasons for v in decision.rejected}
-    # the reasons name every condition an unchosen rate misses
-    assert rejected == {"m-0.75": ["accuracy drop 5.00 pp > 1 pp allowed", "PE-score 0.700 < 0.85"]}
-    assert decision.settings == {"max_acc_drop": 1.0, "min_pe": 0.85}  # --min-pe 0: the default
+    # this case reads the accuracy drop alone: PE is not a reason, and not a recorded setting
+    # (it was both: "PE-score 0.700 < 0.85" rejected a rate the rule never tested on PE)
+    assert rejected == {"m-0.75": ["accuracy drop 5.00 pp > 1 pp allowed"]}
+    assert decision.settings == {"max_acc_drop": 1.0}
 
 
 def test_fluctuating_accuracy_with_falling_pe_trusts_the_maps(make):
@@ -45,7 +46,7 @@ def test_pe_not_monotonic_needs_both_conditions(make):
     assert decision.chosen == "m-0.50"  # m-0.75 fails PE, m-0.25 is a smaller rate
     assert decision.verdict("m-0.75").reasons == [
         "accuracy drop 0.60 pp > 0.5 pp allowed",
-        "PE-score 0.860 < 0.88",
+        "PE-score 0.860 < 0.88 required",
     ]
 
 
@@ -81,3 +82,15 @@ def test_variants_are_left_to_constraint_selection(make):
     int8 = entry("m-0.50@int8", 0.5, accuracy=0.90, ece=0.02, pe=0.5, variant_of="m-0.50")
     decision = decide(results(base, fp32, int8), settings(select_by="pe"))
     assert [v.name for v in decision.verdicts] == ["m-0.50"] and decision.chosen == "m-0.50"
+
+
+def test_the_limits_the_rule_does_not_apply_are_named(make):
+    """select --by pe dropped the ECE limit the chosen rate fails without a word."""
+    run, settings = _run(make, (0.948, 0.945, 0.90), (0.95, 0.90, 0.70))
+    decision = decide(run, settings(select_by="pe", max_acc_drop=1.0, max_ece_increase=0.01))
+    assert decision.notes["not_applied"] == ["ECE increase <= 0.01"]
+    assert decision.explanation.endswith("; not applied by this rule: ECE increase <= 0.01")
+    fluctuating, settings = _run(make, (0.93, 0.92, 0.94), (0.95, 0.88, 0.70))
+    decision = decide(fluctuating, settings(select_by="pe", min_pe=0.85))
+    assert decision.settings == {"min_pe": 0.85}  # accuracy is no guide in this case
+    assert "accuracy drop" not in " ".join(decision.verdict("m-0.75").reasons)
