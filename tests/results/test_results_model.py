@@ -59,7 +59,9 @@ def test_version_1_opens_with_every_figure_where_version_2_keeps_it(v1):
         assert entry.latency.where == old["latency"]["where"]
         assert entry.estimate.latency_ms(1) == old["target_estimate"]["latency"]["1"]["latency_ms"]
         assert entry.estimate.precision == old["target_estimate"]["precision"]
-        assert entry.vs_baseline == old["vs_baseline"]
+        renamed = dict(old["vs_baseline"])  # the relative ECE change: today's name and sign
+        renamed["ece_relative_change_percent"] = -renamed.pop("ece_change_relative_percent") + 0.0
+        assert entry.vs_baseline == renamed
         assert entry.explanation == old["explanation"]
         assert entry.fidelity == old["fidelity"]
         assert entry.size.macs == old["size"]["macs"]
@@ -67,6 +69,22 @@ def test_version_1_opens_with_every_figure_where_version_2_keeps_it(v1):
     int8 = results.entry("l1-filter-0.50@int8")
     assert int8.is_variant and int8.variant_of == "l1-filter-0.50" and int8.series == "int8"
     assert int8.latency.representative is False and int8.latency.note
+
+
+def test_the_relative_ece_change_has_the_sign_of_the_ece_increase(v1):
+    """It had the opposite sign to the report's column: an ECE that rose was negative."""
+    results = load_results(v1, TASKS)
+    candidates = [e for e in results.entries if e.delta("ece_increase")]
+    assert candidates
+    for entry in candidates:
+        relative = entry.delta("ece_relative_change_percent")
+        base_ece = results.baseline.quality.calibration.ece
+        assert relative == pytest.approx(100 * entry.delta("ece_increase") / base_ece, rel=1e-6)
+    written = CLASSIFICATION.deltas(candidates[0], results.baseline)
+    assert "ece_change_relative_percent" not in written
+    assert written["ece_relative_change_percent"] == pytest.approx(
+        candidates[0].delta("ece_relative_change_percent")
+    )
 
 
 def test_version_2_round_trips_without_loss(v1):

@@ -234,7 +234,8 @@ class ClassificationTask(Task):
         deltas = {
             "accuracy_drop_points": 100 * (baseline.quality.accuracy - entry.quality.accuracy),
             "ece_increase": ece - ece0,
-            "ece_change_relative_percent": 100 * (ece0 - ece) / ece0 if ece0 > 0 else None,
+            # positive when ECE rose, like ece_increase and the report's column
+            "ece_relative_change_percent": 100 * (ece - ece0) / ece0 if ece0 > 0 else None,
         }
         if entry.quality.uncalibrated is not None:
             before, before0 = entry.quality.before_scaling, baseline.quality.before_scaling

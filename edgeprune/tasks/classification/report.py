@@ -83,8 +83,8 @@ def calibration_section(results: RunResults, plots: dict[str, str]) -> Section:
     n_bins = results.baseline.quality.calibration.settings["n_bins"]
     rows = []
     for e in results.entries:
-        c, rel = e.quality.calibration, e.delta("ece_change_relative_percent")
-        change = "-" if rel is None else f"{e.delta('ece_increase'):+.4f} ({-rel + 0.0:+.0f} %)"
+        c, rel = e.quality.calibration, e.delta("ece_relative_change_percent")
+        change = "-" if rel is None else f"{e.delta('ece_increase'):+.4f} ({rel + 0.0:+.0f} %)"
         rows.append([e.name, f"{c.ece:.4f}", f"{c.mce:.4f}", f"{c.rmsce:.4f}", f"{c.adaptive_ece:.4f}",
                      f"{c.classwise_ece:.4f}", f"{c.nll:.4f}", f"{c.brier:.4f}", change])  # fmt: skip
     headers = ["entry", "ECE", "MCE", "RMSCE", "adaptive ECE", "classwise ECE", "NLL", "Brier",
