@@ -88,6 +88,8 @@ def _print_decision(results, decision) -> None:
 
     print(text_table(summary_rows(results, decision, TASKS.get(results.task))))
     print()
+    for warning in decision.notes.get("warnings", []):
+        print(f"WARNING: {warning}")
     print(f"selected: {decision.explanation}")
     for verdict in decision.rejected:
         print(f"  rejected {verdict.name}: {'; '.join(verdict.reasons)}")

@@ -303,6 +303,11 @@ def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
             s.min_mpc <= 1,
             f"min-mpc is a fraction of the images (0.85 means 85 %), got {s.min_mpc:g}",
         ),
+        (
+            0 <= s.min_accuracy <= 1,
+            f"min-accuracy is a fraction of the images (0.8 means 80 %), got {s.min_accuracy:g}",
+        ),
+        (0 <= s.max_chance_p < 1, "max-chance-p is a p-value: 0 (off) to below 1"),
         (0 <= s.min_hcc <= 1, "min-hcc is a correlation: 0 (none) to 1"),
         (s.min_pe <= 1, "min-pe is a PE-score: 0 (none) to 1"),
         (x.explain_images >= 0, "explain-images must be >= 0"),

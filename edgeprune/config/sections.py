@@ -249,6 +249,14 @@ class SelectConfig:
     """What ``select`` decides with; 0 switches an optional limit off."""
 
     max_acc_drop: float = option(1.0, "selection: largest accuracy drop allowed, in points")
+    min_accuracy: float = option(
+        0.0, "selection: lowest accuracy allowed, a fraction (0.8 means 80 %) (0: none)"
+    )
+    max_chance_p: float = option(
+        0.01,
+        "selection: a model whose accuracy could be chance is refused: the one-sided binomial "
+        "p-value of its accuracy under guessing (1 / classes) must be <= this (0: off)",
+    )
     max_ece_increase: float = option(0.01, "selection: largest ECE increase allowed (absolute)")
     max_latency_ms: float = option(
         0.0, "selection: batch-1 latency budget on the target in ms (0: none)"

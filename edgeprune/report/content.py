@@ -23,6 +23,7 @@ def constraint_text(decision, task) -> str:
 
 def decision_section(results, decision, plots: dict[str, str], task) -> Section:
     blocks: list = [
+        *(f"**Warning: {w}.**" for w in decision.notes.get("warnings", [])),
         f"**{decision.explanation}**",
         f"Constraints: {constraint_text(decision, task)}. Objective: {decision.objective}.",
     ]

@@ -10,6 +10,8 @@ Selection reads results and writes nothing; the report draws what a decision ask
 
 from __future__ import annotations
 
+import dataclasses
+
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import RunResults
 from edgeprune.results.decision import Check, Decision, Verdict
@@ -30,7 +32,13 @@ def decide(results: RunResults, settings) -> Decision:
             f"--select-by {settings.select_by} works for {', '.join(selector.tasks)}, "
             f"not for task {results.task}"
         )
-    return selector.decide(results, settings, TASKS.get(results.task))
+    task = TASKS.get(results.task)
+    decision = selector.decide(results, settings, task)
+    chosen = results.entry(decision.chosen) if decision.chosen else None
+    warnings = task.warnings(results, settings, chosen)
+    if warnings:  # printed, reported and kept in selection.json with the decision
+        decision = dataclasses.replace(decision, notes={**decision.notes, "warnings": warnings})
+    return decision
 
 
 __all__ = [

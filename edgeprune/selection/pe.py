@@ -13,10 +13,13 @@ from __future__ import annotations
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import Entry, RunResults
 from edgeprune.results.decision import Decision, Verdict
-from edgeprune.selection.limits import active_limits
+from edgeprune.selection.limits import active_limits, check
 from edgeprune.selection.registry import Selector
 
 DEFAULT_MIN_PE = 0.85  # --min-pe 0 means "the rule's default"
+# Limits every selector applies, the paper's rule included: a model at chance or below the
+# user's accuracy floor is never worth shipping, whatever its maps look like.
+GUARDS = ("min_accuracy", "max_chance_p")
 
 
 def _non_increasing(values: list[float], tolerance: float) -> bool:
@@ -56,6 +59,20 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
     drop = {c.name: c.delta("accuracy_drop_points") for c in candidates}
     within_drop = [c for c in candidates if _within_drop(drop[c.name], max_acc_drop)]
     trustworthy = [c for c in candidates if _pe(c) >= min_pe]
+    # The guards against a useless model hold whatever the rule: a rate they refuse is out.
+    guards = [
+        (limit, value) for limit, value in active_limits(task, settings) if limit.option in GUARDS
+    ]
+    refused = {
+        c.name: [
+            k.text
+            for k in (check(limit, c, results, value, settings) for limit, value in guards)
+            if not k.ok
+        ]
+        for c in candidates
+    }
+    within_drop = [c for c in within_drop if not refused[c.name]]
+    trustworthy = [c for c in trustworthy if not refused[c.name]]
     # Each case reads its own conditions, and only those are reported and recorded.
     if accuracy_falls and pe_falls:
         case = "accuracy and PE-score both fall monotonically: the largest rate within the allowed accuracy drop"
@@ -77,8 +94,9 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
     ignored = [
         f"{limit.name} {'<=' if limit.kind == 'max' else '>='} {value:g}{limit.unit}"
         for limit, value in active_limits(task, settings)
-        if limit.option not in ("max_acc_drop", "min_pe")
+        if limit.option not in ("max_acc_drop", "min_pe", *GUARDS)
     ]
+    applied.update({limit.option: value for limit, value in guards})
     chosen = max(pool, key=lambda c: c.ratio, default=None)
     explanation = (
         (f"{chosen.name}: " if chosen else "no rate qualifies; keep the unpruned baseline: ")
@@ -92,7 +110,10 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
             ratio=c.ratio,
             precision=c.precision,
             feasible=c in pool,
-            reasons=[] if c in pool else _reasons(drop[c.name], _pe(c), applied),
+            reasons=[]
+            if c in pool
+            else (refused[c.name] + _reasons(drop[c.name], _pe(c), applied))
+            or ["a larger rate qualifies (the rule takes the largest)"],
             details={"accuracy_drop_points": drop[c.name], "pe": _pe(c)},
         )
         for c in candidates
@@ -122,7 +143,7 @@ def _reasons(drop: float, pe: float, applied: dict[str, float]) -> list[str]:
         reasons.append(f"accuracy drop {drop:.2f} pp > {max_acc_drop:g} pp allowed")
     if min_pe is not None and pe < min_pe:
         reasons.append(f"PE-score {pe:.3f} < {min_pe:g} required")
-    return reasons or ["a larger rate qualifies (the rule takes the largest)"]
+    return reasons
 
 
 SELECTOR = Selector(

@@ -84,6 +84,11 @@ class Task(ABC):
     def loss(self, outputs, labels, label_smoothing: float = 0.0):
         """The training loss (torch tensors); ``label_smoothing`` from the training recipe."""
 
+    def warnings(self, results, settings, chosen) -> list[str]:
+        """What a reviewer must read beside a decision (``chosen``: the chosen Entry or
+        None): figures that make the baseline or the choice untrustworthy. Default: none."""
+        return []
+
     def check_model_output(self, output, num_classes: int) -> None:
         """Refuse, before anything is trained or written, a model whose output (of a
         one-image batch, a torch tensor) cannot be trained for this data. The default

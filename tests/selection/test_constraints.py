@@ -3,6 +3,8 @@ front, the closest candidates when nothing qualifies, measured against estimated
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from edgeprune.errors import EdgepruneError
@@ -144,8 +146,47 @@ def test_the_pareto_front_keeps_only_undominated_entries(make):
 
 def test_checks_come_in_the_order_of_what_they_protect():
     names = [limit.name for limit in limits_for(TASK)]
-    assert names == ["accuracy drop", "ECE increase", "latency", "memory", "mPC", "rPC", "HCC",
-                     "PE-score"]  # fmt: skip
+    assert names == ["accuracy drop", "accuracy", "chance p-value", "ECE increase", "latency",
+                     "memory", "mPC", "rPC", "HCC", "PE-score"]  # fmt: skip
+
+
+def _near_chance(make):
+    """torchvision's MobileNet-V2 from random weights on 359 ten-class images: 13.4 %, and
+    its l1-filter-0.50 at 12.8 %, which was selected in a green box."""
+    entry, results, settings = make
+    base = entry("baseline", 0.0, accuracy=48 / 359, ece=0.02, macs=1000)
+    half = entry("l1-filter-0.50", 0.5, accuracy=46 / 359, ece=0.02, macs=400)
+    for e in (base, half):
+        e.quality = dataclasses.replace(e.quality, n=359)
+    return results(base, half), settings
+
+
+def test_a_model_at_chance_is_never_selected_and_the_baseline_is_named(make):
+    run, settings = _near_chance(make)
+    decision = decide(run, settings())
+    assert decision.chosen is None
+    assert decision.verdict("l1-filter-0.50").reasons == ["chance p-value 0.04936 > 0.01 allowed"]
+    (warning,) = decision.notes["warnings"]
+    assert warning.startswith(
+        "the unpruned baseline reaches 13.4 % on 359 images, not above chance (10.0 % for 10 classes)"
+    )
+    # switched off, the old behaviour: selected, but the baseline still carries its warning
+    decision = decide(run, settings(max_chance_p=0))
+    assert decision.chosen == "l1-filter-0.50"
+    assert "warnings" not in decision.notes  # off means off
+    # the PE rule applies the same guard
+    for e in run.entries:
+        e.explanation = {"hcc": 0.9, "pe": 0.9}
+    decision = decide(run, settings(select_by="pe"))
+    assert decision.chosen is None
+    assert decision.verdict("l1-filter-0.50").reasons[0] == "chance p-value 0.04936 > 0.01 allowed"
+
+
+def test_an_accuracy_floor_the_user_sets(sweep):
+    results, settings = sweep
+    decision = decide(results, settings(min_accuracy=0.945, max_ece_increase=1))
+    assert decision.chosen == "a"  # b at 94.0 % is below the floor, c too
+    assert decision.verdict("b").reasons == ["accuracy 0.94 < 0.945 required"]
 
 
 def test_unknown_selector_and_objective_are_user_errors(sweep):

@@ -27,7 +27,7 @@ def test_both_falling_picks_the_largest_rate_within_the_accuracy_drop(make):
     # this case reads the accuracy drop alone: PE is not a reason, and not a recorded setting
     # (it was both: "PE-score 0.700 < 0.85" rejected a rate the rule never tested on PE)
     assert rejected == {"m-0.75": ["accuracy drop 5.00 pp > 1 pp allowed"]}
-    assert decision.settings == {"max_acc_drop": 1.0}
+    assert decision.settings == {"max_acc_drop": 1.0, "max_chance_p": 0.01}  # and the guard
 
 
 def test_fluctuating_accuracy_with_falling_pe_trusts_the_maps(make):
@@ -92,5 +92,5 @@ def test_the_limits_the_rule_does_not_apply_are_named(make):
     assert decision.explanation.endswith("; not applied by this rule: ECE increase <= 0.01")
     fluctuating, settings = _run(make, (0.93, 0.92, 0.94), (0.95, 0.88, 0.70))
     decision = decide(fluctuating, settings(select_by="pe", min_pe=0.85))
-    assert decision.settings == {"min_pe": 0.85}  # accuracy is no guide in this case
+    assert decision.settings == {"min_pe": 0.85, "max_chance_p": 0.01}  # accuracy no guide
     assert "accuracy drop" not in " ".join(decision.verdict("m-0.75").reasons)
