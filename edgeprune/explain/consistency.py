@@ -145,25 +145,51 @@ def consistency(reference: dict, data: dict, settings: ExplanationSettings) -> d
     n = min(len(reference["targets"]), len(data["targets"]))
     hcc_method, pe_method = settings.hcc_method, settings.pe_method
     hcc_stats = hcc(reference[hcc_method][:n], data[hcc_method][:n])
-    pe = pe_score(
-        reference[pe_method][:n],
-        data[pe_method][:n],
-        reference["confidence"][:n],
-        data["confidence"][:n],
-        reference["targets"][:n],
-        settings=settings.pe,
-    )
+    # A constant map carries no information about where the model looks: PE is computed on
+    # the images whose two maps both vary, and is undefined when none does (a small input to
+    # a deep network can leave every map constant), never a number made from flat maps.
+    informative = ~(_constant(reference, pe_method, n) | _constant(data, pe_method, n))
+    pe = None
+    if informative.any():
+        pe = pe_score(
+            reference[pe_method][:n][informative],
+            data[pe_method][:n][informative],
+            reference["confidence"][:n][informative],
+            data["confidence"][:n][informative],
+            reference["targets"][:n][informative],
+            settings=settings.pe,
+        )
+    undefined = []
+    if np.isnan(hcc_stats["hcc"]):
+        undefined.append(f"HCC: every {hcc_method} map pair has a constant map")
+    if pe is None:
+        undefined.append(f"PE-score: every {pe_method} map pair has a constant map")
     return {
-        "hcc": hcc_stats["hcc"],
-        "pe": pe["pe_score"],
+        "hcc": None if np.isnan(hcc_stats["hcc"]) else hcc_stats["hcc"],
+        "pe": None if pe is None else pe["pe_score"],
         "hcc_stats": hcc_stats,
-        "pe_details": pe,
+        "pe_details": {
+            **(pe or {}),
+            "n_defined": int(informative.sum()),
+            "n_undefined": int(n - informative.sum()),
+        },
+        "undefined": undefined,
         "path": data["path"],
         "reference_path": reference["path"],
         "n_images": n,
         "constant_maps": {m: int(np.sum(data[f"{m}/constant"][:n])) for m in settings.methods},
         "settings": settings.describe(),
     }
+
+
+def _constant(maps: dict, method: str, n: int) -> np.ndarray:
+    """Which of the first ``n`` maps of ``method`` are constant (recorded when they were
+    made; maps saved before that flag are checked directly)."""
+    flags = maps.get(f"{method}/constant")
+    if flags is not None:
+        return np.asarray(flags[:n], dtype=bool)
+    values = np.asarray(maps[method][:n]).reshape(n, -1)
+    return np.ptp(values, axis=1) == 0
 
 
 __all__ = ["ExplanationSettings", "consistency", "entry_maps", "load_maps", "save_maps"]

@@ -45,6 +45,13 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
         raise EdgepruneError(
             "PE-guided selection needs PE-scores for every candidate (rerun compress)"
         )
+    undefined = [c.name for c in candidates if c.explanation.get("pe") is None]
+    if undefined:
+        raise EdgepruneError(
+            f"PE-guided selection needs a PE-score for every candidate; it is undefined for "
+            f"{', '.join(undefined)} (their maps are constant: explanations at this input size "
+            "carry no information); select by constraints instead"
+        )
     methods = {c.method for c in candidates}
     if len(methods) > 1:
         raise EdgepruneError(

@@ -215,3 +215,39 @@ def test_the_configured_cam_methods_make_the_maps(tmp_path, hcc_method, pe_metho
     assert result["hcc"] == pytest.approx(1.0) and result["pe"] == pytest.approx(1.0)
     assert result["settings"]["hcc_method"] == hcc_method
     assert result["settings"]["pe_method"] == pe_method
+
+
+def _maps(n: int, rng, constant: np.ndarray) -> dict:
+    """Hand-made maps of both methods, constant where ``constant`` says."""
+    data = {"targets": np.arange(n) % 3, "confidence": np.full(n, 0.9), "path": "artifact"}
+    for method in ("gradcam", "gradcam++"):
+        maps = rng.random((n, 8, 8)).astype(np.float32)
+        maps[constant] = 0.5
+        data[method], data[f"{method}/constant"] = maps, constant.copy()
+    return data
+
+
+def test_constant_maps_make_the_explanation_metrics_undefined_not_a_number():
+    """At 32x32 all 359 Grad-CAM maps of MobileNet-V2 were constant: HCC was nan and a
+    PE-score of 0.34 was still reported from maps that carry no information."""
+    rng = np.random.default_rng(0)
+    reference = _maps(6, rng, np.zeros(6, bool))
+    flat = _maps(6, rng, np.ones(6, bool))
+    result = consistency(reference, flat, ExplanationSettings())
+    assert result["hcc"] is None and result["pe"] is None
+    assert result["pe_details"]["n_undefined"] == 6
+    assert result["undefined"] == [
+        "HCC: every gradcam map pair has a constant map",
+        "PE-score: every gradcam++ map pair has a constant map",
+    ]
+    # some constant: PE over the informative images only, equal to PE computed on them alone
+    partly = _maps(6, rng, np.array([True, False, False, True, False, False]))
+    result = consistency(reference, partly, ExplanationSettings())
+    keep = ~partly["gradcam++/constant"]
+    alone = consistency(
+        {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in reference.items()},
+        {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in partly.items()},
+        ExplanationSettings(),
+    )
+    assert result["pe"] == pytest.approx(alone["pe"]) and result["undefined"] == []
+    assert result["pe_details"]["n_defined"] == 4

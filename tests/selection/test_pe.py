@@ -94,3 +94,16 @@ def test_the_limits_the_rule_does_not_apply_are_named(make):
     decision = decide(fluctuating, settings(select_by="pe", min_pe=0.85))
     assert decision.settings == {"min_pe": 0.85, "max_chance_p": 0.01}  # accuracy no guide
     assert "accuracy drop" not in " ".join(decision.verdict("m-0.75").reasons)
+
+
+def test_undefined_pe_scores_are_refused_and_warned_about(make):
+    run, settings = _run(make, (0.948, 0.945, 0.90), (0.95, 0.90, 0.70))
+    flat = run.entry("m-0.75")
+    flat.explanation = {"hcc": None, "pe": None,
+                        "undefined": ["PE-score: every gradcam++ map pair has a constant map"]}  # fmt: skip
+    with pytest.raises(EdgepruneError, match="undefined for m-0.75 .*select by constraints"):
+        decide(run, settings(select_by="pe"))
+    decision = decide(run, settings())
+    assert decision.notes["warnings"] == [
+        "m-0.75: PE-score: every gradcam++ map pair has a constant map, so they are undefined"
+    ]

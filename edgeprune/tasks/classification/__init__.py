@@ -131,12 +131,17 @@ class ClassificationTask(Task):
         return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing)
 
     def warnings(self, results, settings, chosen) -> list[str]:
-        """The unpruned model, or the one chosen, could be guessing (--max-chance-p)."""
+        """The unpruned model, or the one chosen, could be guessing (--max-chance-p); the
+        explanation metrics are undefined (constant maps)."""
+        found = [
+            f"{e.name}: {'; '.join(e.explanation['undefined'])}, so they are undefined"
+            for e in results.entries
+            if e.explanation and e.explanation.get("undefined")
+        ]
         limit = getattr(settings, "max_chance_p", 0.0)
         if not limit:
-            return []
+            return found
         classes = results.dataset.get("num_classes")
-        found = []
         named = [(results.baseline, "the unpruned baseline")]
         if chosen is not None and chosen is not results.baseline:
             named.append((chosen, f"the chosen {chosen.name}"))

@@ -129,8 +129,11 @@ def explanation_plot(results: RunResults, layout) -> str | None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for method, entries in series.items():
         ratios = [e.ratio for e in entries]
-        left.plot(ratios, [e.explanation["hcc"] for e in entries], "o-", label=method)
-        right.plot(ratios, [e.explanation["pe"] for e in entries], "o-", label=method)
+        for axis, key in ((left, "hcc"), (right, "pe")):  # undefined: a gap, not a point
+            values = [e.explanation[key] for e in entries]
+            axis.plot(
+                ratios, [float("nan") if v is None else v for v in values], "o-", label=method
+            )
     settings = series[next(iter(series))][0].explanation["settings"]
     left.set(
         xlabel="pruning ratio",
@@ -199,7 +202,8 @@ def overlay_plot(results: RunResults, layout, count: int = 8) -> str | None:
     cols = 2 + len(candidates)
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.9 * len(rows)), squeeze=False)
     titles = ["input", "unpruned"] + [
-        f"{c.name}\nPE {c.explanation['pe']:.3f}" if c.explanation else c.name for c in candidates
+        f"{c.name}\nPE {_pe_text(c.explanation['pe'])}" if c.explanation else c.name
+        for c in candidates
     ]
     for r, index in enumerate(rows):
         image = images[index]
@@ -233,3 +237,7 @@ def make_plots(results: RunResults, decision: Decision, layout) -> dict[str, str
         "overlays": overlay_plot(results, layout),
     }
     return {k: v for k, v in made.items() if v}
+
+
+def _pe_text(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"

@@ -211,19 +211,29 @@ def explanation_section(results: RunResults, plots: dict[str, str]) -> Section |
     for e in explained:
         x, h, p = e.explanation, e.explanation["hcc_stats"], e.explanation["pe_details"]
         where = "artifact" if x["path"].startswith("artifact") else "PyTorch model"
-        rows.append([e.name, f"{x['hcc']:.4f}", f"{h['median']:.4f}", f"{h['p05']:.4f}", str(h["n_undefined"]),
-                     f"{x['pe']:.4f}", f"{p['mean_ssim']:.4f}", f"{p['mean_iou']:.4f}",
-                     f"{p['mean_confidence_change']:.4f}", str(x["n_images"]), where])  # fmt: skip
-    headers = ["entry", "HCC", "HCC median", "HCC p05", "undefined maps", "PE-score", "mean SSIM",
-               "mean IoU", "mean confidence change", "images", "computed on"]  # fmt: skip
+        rows.append([e.name, _defined(x["hcc"]), _defined(h["median"]), _defined(h["p05"]),
+                     str(h["n_undefined"]), _defined(x["pe"]), str(p.get("n_undefined", "-")),
+                     _defined(p.get("mean_ssim")), _defined(p.get("mean_iou")),
+                     _defined(p.get("mean_confidence_change")), str(x["n_images"]), where])  # fmt: skip
+    headers = ["entry", "HCC", "HCC median", "HCC p05", "HCC undefined maps", "PE-score",
+               "PE constant maps", "mean SSIM", "mean IoU", "mean confidence change", "images",
+               "computed on"]  # fmt: skip
     blocks: list = [
         f"HCC: Pearson correlation of {_cam_name(hcc_method)} maps with the unpruned model's, per image, mean over "
         "images with non-constant maps (Mantowsky et al. 2023). PE-score: ((SSIM + IoU) / 2) x (1 - |confidence "
         f"change|) on {_cam_name(pe_method)} maps, per class then class-weighted (Pachon et al. 2023; per-image form "
         f"provisional; SSIM {pe['ssim_window']} window {pe['win_size']}, IoU threshold {pe['iou_threshold']}). Both "
         f"models explain the {settings['target']} class, at the feature map feeding global average pooling.",
-        Table(headers, rows, align="l" + "r" * 9 + "l"),
+        Table(headers, rows, align="l" + "r" * 10 + "l"),
     ]
+    undefined = [f"{e.name}: {'; '.join(e.explanation['undefined'])}" for e in explained
+                 if e.explanation.get("undefined")]  # fmt: skip
+    if undefined:
+        blocks.append(
+            "**Undefined, not computed from maps that carry no information:** "
+            + ". ".join(undefined)
+            + ". Explanations at this input size say nothing about where the model looks."
+        )
     if "explanation" in plots:
         blocks.append(Figure(plots["explanation"], "HCC and PE-score against the pruning ratio."))
     if "overlays" in plots:
@@ -234,6 +244,13 @@ def explanation_section(results: RunResults, plots: dict[str, str]) -> Section |
             )
         )
     return Section("Explanation consistency", blocks)
+
+
+def _defined(value) -> str:
+    """A figure, or "undefined" where it could not be computed (None, NaN)."""
+    if value is None or value != value:
+        return "undefined"
+    return f"{value:.4f}"
 
 
 def _cam_name(method: str) -> str:
