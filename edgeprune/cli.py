@@ -234,7 +234,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     from edgeprune.report import write_reports
     from edgeprune.results import merge_results
     from edgeprune.rundir import RunLayout
-    from edgeprune.runs import read_run
+    from edgeprune.runs import read_run, write_decision
     from edgeprune.selection import decide
 
     runs = [read_run(d).results for d in args.run_dirs]
@@ -248,11 +248,12 @@ def cmd_select(args: argparse.Namespace) -> int:
     results.run_dir = str(layout.root)
     decision = decide(results, config.select)
     with hold(layout.root):
-        write_json(layout.selection, decision.to_dict())
+        kept = write_decision(layout, decision)
         if len(runs) > 1:
             write_json(layout.merged_results, results.to_dict())
         written = write_reports(layout, results, decision)
     _print_decision(results, decision)
+    print(f"decision kept as {kept} (selection.json holds the one in force)")
     from edgeprune.selection import SELECTORS
 
     if SELECTORS.get(decision.selector).confirm_on_overlays and "overlays" in written["plots"]:

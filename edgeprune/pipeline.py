@@ -51,6 +51,7 @@ from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
 from edgeprune.recalibration import NONE
 from edgeprune.results import Entry, RunResults, compare_with_baseline
 from edgeprune.rundir import BASELINE, RunLayout, candidate_name
+from edgeprune.runs import write_decision
 from edgeprune.selection import Decision, decide
 from edgeprune.targets.bundle import CLEAN, VALIDATION, EvalBundle, bundle_written, write_bundle
 from edgeprune.targets.execute import check_device, remote_target
@@ -599,7 +600,7 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     results = assemble_results(ws, base_entry, candidates)
     decision = decide(results, config.select)
     write_json(ws.layout.results, results.to_dict())
-    write_json(ws.layout.selection, decision.to_dict())
+    write_decision(ws.layout, decision)
     progress("writing the report (report.html, report.md)")
     write_reports(ws.layout, results, decision)
     return results, decision

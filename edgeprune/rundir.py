@@ -10,7 +10,8 @@
                                 and device-uncalibrated/
       <method>-prepared/        a method's once-per-sweep preparation (sparsity training)
       results.json              every entry, typed (edgeprune.results)
-      selection.json            the decision (edgeprune.selection)
+      selection.json            the decision in force (edgeprune.selection)
+      selections/NNN-<by>.json  every decision made, in order (compress's, each select's)
       results.csv, report.md, report.html, plots/<name>.png
 
 No other module writes a literal file name of a run. The device job's own output folder
@@ -133,6 +134,10 @@ class RunLayout:
     @property
     def selection(self) -> Path:
         return self.root / "selection.json"
+
+    @property
+    def selections(self) -> Path:  # every decision made on the run, numbered in order
+        return self.root / "selections"
 
     @property
     def csv(self) -> Path:

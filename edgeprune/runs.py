@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import malformed_as_damaged, read_json
+from edgeprune.files import malformed_as_damaged, read_json, write_json
 from edgeprune.results import RunResults, read_results
 from edgeprune.rundir import RunLayout
 from edgeprune.selection import Decision
@@ -45,3 +45,18 @@ class Run:
 def read_run(run_dir: str | Path) -> Run:
     layout = RunLayout(Path(run_dir))
     return Run(layout, read_results(layout.results, TASKS))
+
+
+def write_decision(layout: RunLayout, decision: Decision) -> Path:
+    """Write ``decision`` as the run's ``selection.json`` and keep it, numbered, under
+    ``selections/`` unless it repeats the last one: a ``select`` with other limits must not
+    erase the decision made before it. Returns the history file that holds it."""
+    write_json(layout.selection, decision.to_dict())
+    made = layout.selection.read_bytes()
+    history = sorted(layout.selections.glob("[0-9][0-9][0-9]-*.json"))
+    if history and history[-1].read_bytes() == made:
+        return history[-1]
+    number = int(history[-1].name[:3]) + 1 if history else 1
+    kept = layout.selections / f"{number:03d}-{decision.selector}.json"
+    write_json(kept, decision.to_dict())
+    return kept

@@ -289,6 +289,9 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
 
 def test_select_redecides_without_recomputing(fast_run, capsys):
     before = (fast_run / "results.json").stat().st_mtime_ns
+    history = sorted((fast_run / "selections").glob("*.json"))
+    assert history and history[0].name == "001-constraints.json"  # compress's own decision
+    kept = {p: p.read_bytes() for p in history}
     assert main(["select", str(fast_run), "--max-acc-drop", "100", "--max-ece-increase", "1"]) == 0
     selection = read_json(fast_run / "selection.json")
     assert (
@@ -297,6 +300,13 @@ def test_select_redecides_without_recomputing(fast_run, capsys):
     assert main(["select", str(fast_run), "--min-mpc", "1"]) == 0  # no error at all: nobody
     assert read_json(fast_run / "selection.json")["chosen"] is None
     assert (fast_run / "results.json").stat().st_mtime_ns == before
+    # each decision is kept: select overwrote the one before it (selection.json) and no more
+    after = sorted((fast_run / "selections").glob("*.json"))
+    assert len(after) == len(history) + 2 and all(p.read_bytes() == b for p, b in kept.items())
+    assert read_json(after[-2])["chosen"] == "l1-filter-0.50"
+    assert after[-1].read_bytes() == (fast_run / "selection.json").read_bytes()
+    assert main(["select", str(fast_run), "--min-mpc", "1"]) == 0  # the same decision again
+    assert len(sorted((fast_run / "selections").glob("*.json"))) == len(after)
     assert "selected:" in capsys.readouterr().out
 
 
