@@ -13,6 +13,7 @@ from __future__ import annotations
 from edgeprune.errors import EdgepruneError
 from edgeprune.results import Entry, RunResults
 from edgeprune.results.decision import Decision, Verdict
+from edgeprune.selection.constraints import gain_check
 from edgeprune.selection.limits import active_limits, check
 from edgeprune.selection.registry import Selector
 
@@ -66,14 +67,16 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
     drop = {c.name: c.delta("accuracy_drop_points") for c in candidates}
     within_drop = [c for c in candidates if _within_drop(drop[c.name], max_acc_drop)]
     trustworthy = [c for c in candidates if _pe(c) >= min_pe]
-    # The guards against a useless model hold whatever the rule: a rate they refuse is out.
+    # The guards against a useless model hold whatever the rule: a rate they refuse is out,
+    # and so is one that gains nothing on the target.
     guards = [
         (limit, value) for limit, value in active_limits(task, settings) if limit.option in GUARDS
     ]
     refused = {
         c.name: [
             k.text
-            for k in (check(limit, c, results, value, settings) for limit, value in guards)
+            for k in [check(limit, c, results, value, settings) for limit, value in guards]
+            + [gain_check(c, results)]
             if not k.ok
         ]
         for c in candidates

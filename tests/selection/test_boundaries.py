@@ -45,24 +45,31 @@ def test_the_closest_are_at_most_three(make):
     assert decision.chosen is None and decision.closest == ["m-0.2", "m-0.4", "m-0.6"]
 
 
-def test_fewer_nonzero_weights_win_even_at_a_lower_ratio(make):
-    """Global allocation can leave fewer weights at a lower nominal ratio: the objective is
-    the weights removed, not the ratio asked for."""
+def test_zeroed_weights_alone_are_no_gain_on_the_target(make):
+    """A mask keeps the baseline's MACs, bytes and target latency on a dense runtime: it was
+    chosen as the "largest compression" (2of4-0.50, MACs -0 %, the baseline's estimate)."""
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
     sparser = entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=500)
     denser = entry("u-0.50", 0.50, accuracy=0.9, ece=0.02, nonzero=800)
-    assert decide(results(base, sparser, denser), settings()).chosen == "u-0.25"
+    decision = decide(results(base, sparser, denser), settings())
+    assert decision.chosen is None
+    assert decision.verdict("u-0.25").reasons == [
+        "gains nothing on jetson-x over the baseline: MACs -0.0 %, the same artifact bytes, "
+        "1.000 ms estimated against 1.000"
+    ]
 
 
-def test_an_entry_without_a_nonzero_count_ranks_as_removing_none(make):
+def test_a_mask_the_target_runs_faster_is_a_gain_and_ranks_by_it(make):
+    """Where the target's latency says the zeros pay (a sparse runtime), the mask gains."""
     entry, results, settings = make
-    base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
-    counted = entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=900)
-    uncounted = entry("u-0.50", 0.50, accuracy=0.9, ece=0.02)
-    run = results(base, counted, uncounted)
-    uncounted.vs_baseline.pop("nonzero_params_reduction", None)  # e.g. a given artifact
-    assert decide(run, settings()).chosen == "u-0.25"
+    base = entry("baseline", 0.0, accuracy=0.9, ece=0.02, target_ms=1.0)
+    some = entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800, target_ms=0.9)
+    more = entry("u-0.50", 0.50, accuracy=0.9, ece=0.02, nonzero=500, target_ms=0.7)
+    noise = entry("u-0.75", 0.75, accuracy=0.9, ece=0.02, nonzero=300, target_ms=0.995)
+    decision = decide(results(base, some, more, noise), settings())
+    assert decision.chosen == "u-0.50"
+    assert not decision.verdict("u-0.75").feasible  # 0.5 % below an estimate: no gain
 
 
 def test_identical_entries_both_stay_on_the_pareto_front(make):
@@ -83,7 +90,7 @@ def _pe_run(make, accuracy, pe, n=360):
     base = entry("baseline", 0.0, accuracy=accuracy[0], ece=0.02, hcc=1.0, pe=1.0)
     rates = (0.25, 0.5, 0.75)
     candidates = [
-        entry(f"m-{r:.2f}", r, accuracy=a, ece=0.02, hcc=0.9, pe=p)
+        entry(f"m-{r:.2f}", r, accuracy=a, ece=0.02, hcc=0.9, pe=p, macs=round(1000 * (1 - r)))
         for r, a, p in zip(rates, accuracy[1:], pe)
     ]
     for e in [base, *candidates]:

@@ -94,13 +94,15 @@ def test_every_objective(sweep, objective, chosen):
     )
 
 
-def test_compression_ranks_masking_methods_by_their_nonzero_weights(make):
+def test_compression_ranks_by_macs_then_bytes_then_latency_on_the_target(make):
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
-    dense = entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800)
-    sparser = entry("u-0.50", 0.50, accuracy=0.9, ece=0.02, nonzero=500)
-    decision = decide(results(base, sparser, dense), settings())
-    assert decision.chosen == "u-0.50"  # same MACs, fewer nonzero parameters
+    int8 = entry("b@int8", 0.0, accuracy=0.9, ece=0.02)  # same MACs, a quarter of the bytes
+    int8.size = dataclasses.replace(int8.size, artifact_bytes=1000)
+    pruned = entry("p-0.25", 0.25, accuracy=0.9, ece=0.02, macs=900)
+    run = results(base, int8, pruned)
+    assert decide(run, settings()).chosen == "p-0.25"  # MACs first
+    assert decide(results(base, int8), settings()).chosen == "b@int8"  # bytes are a gain
 
 
 def test_nothing_feasible_keeps_the_baseline_and_names_the_closest(sweep):
@@ -114,7 +116,7 @@ def test_nothing_feasible_keeps_the_baseline_and_names_the_closest(sweep):
 def test_a_figure_that_was_not_measured_fails_its_limit(make):
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.9, ece=0.02)
-    bare = entry("a", 0.5, accuracy=0.9, ece=0.02)  # no corruption, no explanations
+    bare = entry("a", 0.5, accuracy=0.9, ece=0.02, macs=500)  # no corruption, no explanations
     decision = decide(results(base, bare), settings(min_mpc=0.5))
     verdict = decision.verdicts[0]
     assert not verdict.feasible and verdict.reasons == [
@@ -125,11 +127,11 @@ def test_a_figure_that_was_not_measured_fails_its_limit(make):
 def test_latency_is_measured_on_a_host_target_and_estimated_elsewhere(make):
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.9, ece=0.02, host_ms=2.0, target_ms=1.0)
-    cand = entry("a", 0.5, accuracy=0.9, ece=0.02, host_ms=1.5, target_ms=0.7)
+    cand = entry("a", 0.5, accuracy=0.9, ece=0.02, macs=500, host_ms=1.5, target_ms=0.7)
     on_jetson = decide(results(base, cand), settings(max_latency_ms=0.8))
     assert on_jetson.verdicts[0].latency_source == "estimated" and on_jetson.chosen == "a"
     on_host = decide(results(base, cand, host_target=True), settings(max_latency_ms=0.8))
-    check = on_host.verdicts[0].checks[-1]
+    check = next(c for c in on_host.verdicts[0].checks if c.name == "latency")
     assert on_host.verdicts[0].latency_source == "measured" and on_host.chosen is None
     assert check.name == "latency" and check.value == 1.5 and "(estimated)" not in check.text
 

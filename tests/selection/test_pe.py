@@ -12,7 +12,16 @@ def _run(make, accuracy, pe, **extra):
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, hcc=1.0, pe=1.0)
     candidates = [
-        entry(f"m-{r:.2f}", r, accuracy=a, ece=0.02, hcc=0.9, pe=p, **extra)
+        entry(
+            f"m-{r:.2f}",
+            r,
+            accuracy=a,
+            ece=0.02,
+            hcc=0.9,
+            pe=p,
+            macs=round(1000 * (1 - r)),
+            **extra,
+        )
         for r, a, p in zip((0.25, 0.5, 0.75), accuracy, pe)
     ]
     return results(base, *candidates), settings
@@ -78,7 +87,7 @@ def test_pe_needs_scores_and_one_method(make):
 def test_variants_are_left_to_constraint_selection(make):
     entry, results, settings = make
     base = entry("baseline", 0.0, accuracy=0.95, ece=0.02, pe=1.0)
-    fp32 = entry("m-0.50", 0.5, accuracy=0.948, ece=0.02, pe=0.9)
+    fp32 = entry("m-0.50", 0.5, accuracy=0.948, ece=0.02, pe=0.9, macs=500)
     int8 = entry("m-0.50@int8", 0.5, accuracy=0.90, ece=0.02, pe=0.5, variant_of="m-0.50")
     decision = decide(results(base, fp32, int8), settings(select_by="pe"))
     assert [v.name for v in decision.verdicts] == ["m-0.50"] and decision.chosen == "m-0.50"
