@@ -274,6 +274,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from edgeprune.report.table import text_table
+    from edgeprune.runs import find_runs, run_summary
+
+    found = find_runs(Path(args.folder))
+    if not found:
+        print(f"no run directories under {args.folder}")
+        return 0
+    print(text_table([run_summary(path) for path in found]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgeprune.config import section_keys
 
@@ -375,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="alias of --select-by (same default)",
     )  # fmt: skip
     select.set_defaults(handler=cmd_select)
+
+    runs = sub.add_parser(
+        "runs", help="list run directories: model, data, method, target, candidates, choice"
+    )
+    runs.add_argument(
+        "folder", nargs="?", default="runs", help="where to look, two levels deep (default: runs)"
+    )
+    runs.set_defaults(handler=cmd_runs)
 
     report = sub.add_parser("report", help="write the report of an existing run again")
     report.add_argument("run_dir", type=Path)

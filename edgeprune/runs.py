@@ -60,3 +60,43 @@ def write_decision(layout: RunLayout, decision: Decision) -> Path:
     kept = layout.selections / f"{number:03d}-{decision.selector}.json"
     write_json(kept, decision.to_dict())
     return kept
+
+
+def find_runs(folder: Path, depth: int = 2) -> list[Path]:
+    """Run directories (those with a ``run.toml``) under ``folder``, down to ``depth``
+    levels (``runs/<name>`` and ``runs/<study>/<part>``), in name order."""
+    found: list[Path] = []
+    if not folder.is_dir():
+        raise EdgepruneError(f"no such folder: {folder}")
+    level = [folder]
+    for _ in range(depth):
+        level = sorted(p for parent in level for p in parent.iterdir() if p.is_dir())
+        found += [p for p in level if RunLayout(p).config.is_file()]
+    return sorted(found)
+
+
+def run_summary(run_dir: Path) -> dict[str, str]:
+    """One row of ``edgeprune runs``: what the run is and what it decided, or why it cannot
+    say (unfinished: no results.json yet; damaged: the file named)."""
+    layout = RunLayout(run_dir)
+    row = {"run": str(run_dir), "model": "", "data": "", "method": "", "target": "",
+           "candidates": "", "selected": ""}  # fmt: skip
+    if not layout.results.is_file():
+        return {**row, "selected": "unfinished (no results.json yet)"}
+    try:
+        run = read_run(run_dir)
+        decision = run.decision if layout.selection.is_file() else None
+    except EdgepruneError as exc:
+        return {**row, "selected": f"unreadable: {exc}"}
+    config, results = run.results.config, run.results
+    methods = sorted({c.method for c in results.candidates if c.method})
+    chosen = "-" if decision is None else decision.chosen or "baseline kept"
+    return {
+        **row,
+        "model": str(config.get("model", results.model.get("name", ""))),
+        "data": str(config.get("data", "")),
+        "method": ", ".join(methods),
+        "target": str(results.target.get("name", "")),
+        "candidates": str(len(results.candidates)),
+        "selected": chosen,
+    }

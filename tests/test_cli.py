@@ -327,3 +327,41 @@ def test_evaluate_names_its_folder_after_the_run_and_entry(tmp_path):
     assert default_evaluation_folder(tmp_path / "exports" / "net.onnx") == Path(
         "runs/evaluate-exports-net"
     )
+
+
+def test_runs_lists_each_run_with_its_choice_and_says_what_it_cannot_read(
+    fast_run, tmp_path, capsys
+):
+    import shutil
+
+    folder = tmp_path / "runs"
+    shutil.copytree(
+        fast_run,
+        folder / "fast",
+        ignore=shutil.ignore_patterns("bundle", "*.onnx", "*.pt", "device"),
+    )
+    (folder / "study" / "half").mkdir(parents=True)
+    (folder / "study" / "half" / "run.toml").write_text("")  # interrupted before any result
+    (folder / "broken").mkdir()
+    (folder / "broken" / "run.toml").write_text("")
+    (folder / "broken" / "results.json").write_text("{ not json")
+    (folder / "notes").mkdir()  # not a run: not listed
+    assert main(["runs", str(folder)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in out[2:]}
+    assert set(rows) == {
+        str(folder / "broken"),
+        str(folder / "fast"),
+        str(folder / "study" / "half"),
+    }
+    from edgeprune.runs import read_run
+
+    chosen = read_run(fast_run).decision.chosen or "baseline kept"
+    assert "small-resnet" in rows[str(folder / "fast")] and "host-cpu" in rows[str(folder / "fast")]
+    assert rows[str(folder / "fast")].rstrip().endswith(chosen)
+    assert (
+        rows[str(folder / "study" / "half")].rstrip().endswith("unfinished (no results.json yet)")
+    )
+    assert "unreadable:" in rows[str(folder / "broken")]
+    assert main(["runs", str(tmp_path / "absent")]) == 2
+    assert "no such folder" in capsys.readouterr().err
