@@ -286,6 +286,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from edgeprune.report.table import text_table
+    from edgeprune.runs import compare_rows, read_run
+
+    print(text_table(compare_rows([read_run(d) for d in args.run_dirs], args.all)))
+    print("* the run's choice; target latency measured where the artifact ran there")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgeprune.config import section_keys
 
@@ -395,6 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
         "folder", nargs="?", default="runs", help="where to look, two levels deep (default: runs)"
     )
     runs.set_defaults(handler=cmd_runs)
+
+    compare = sub.add_parser(
+        "compare", help="runs side by side: each baseline and choice (--all: every entry)"
+    )
+    compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    compare.add_argument(
+        "--all", action="store_true", help="every entry of each run, not only baseline and choice"
+    )
+    compare.set_defaults(handler=cmd_compare)
 
     report = sub.add_parser("report", help="write the report of an existing run again")
     report.add_argument("run_dir", type=Path)

@@ -100,3 +100,29 @@ def run_summary(run_dir: Path) -> dict[str, str]:
         "candidates": str(len(results.candidates)),
         "selected": chosen,
     }
+
+
+def compare_rows(runs: list[Run], every_entry: bool = False) -> list[dict[str, str]]:
+    """``edgeprune compare``: each run's baseline and its choice (``every_entry``: all its
+    entries) in one table, the task's figures and the target latency side by side; a figure
+    one run lacks is blank."""
+    rows = []
+    for run in runs:
+        results, chosen = (
+            run.results,
+            run.decision.chosen if run.layout.selection.is_file() else None,
+        )
+        for entry in results.entries:
+            if not every_entry and entry is not results.baseline and entry.name != chosen:
+                continue
+            latency, kind = results.target_latency(entry)
+            rows.append({
+                "run": run.layout.root.name,
+                "entry": entry.name + (" *" if entry.name == chosen else ""),
+                "MACs": f"{entry.size.macs / 1e6:.2f}M",
+                **run.task.summary_cells(entry),
+                "target": results.target_name,
+                "target ms (b1)": f"{latency:.3f} {kind}",
+            })  # fmt: skip
+    headers = list(dict.fromkeys(key for row in rows for key in row))
+    return [{key: row.get(key, "") for key in headers} for row in rows]

@@ -365,3 +365,21 @@ def test_runs_lists_each_run_with_its_choice_and_says_what_it_cannot_read(
     assert "unreadable:" in rows[str(folder / "broken")]
     assert main(["runs", str(tmp_path / "absent")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_compare_puts_runs_side_by_side(fast_run, capsys):
+    from edgeprune.runs import read_run
+
+    run = read_run(fast_run)
+    chosen = run.decision.chosen
+    assert main(["compare", str(fast_run), str(fast_run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0].split(), [line for line in lines[2:] if line.startswith(fast_run.name)]
+    assert header[:3] == ["run", "entry", "MACs"] and "ECE" in header and "ms" in header
+    assert len(rows) == 2 * (2 if chosen else 1)  # baseline and choice of each run
+    assert all("host-cpu" in r and r.rstrip().endswith("measured") for r in rows)
+    assert main(["compare", str(fast_run), "--all"]) == 0
+    every = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith(fast_run.name)
+    ]
+    assert len(every) == len(run.results.entries)
