@@ -237,3 +237,21 @@ def test_resuming_a_version_1_entry_scores_its_outputs_again(fast_run, tmp_path)
 
     entry = measure_entry(given_artifact(layout.onnx), layout, setup, {"name": "x"})
     assert entry.quality.ece == pytest.approx(true_ece) and entry.name == "l1-filter-0.50"
+
+
+def test_the_per_corruption_table_shows_the_held_out_four_too(v1):
+    """They were measured and averaged, but missing from the per-corruption table."""
+    from edgeprune.document import Table
+    from edgeprune.tasks.classification.report import corruption_section
+
+    results = load_results(v1, TASKS)
+    section = corruption_section(results, {})
+    grid = [b for b in section.blocks if isinstance(b, Table) and b.headers[0] == "corruption"][0]
+    names = [row[0] for row in grid.rows]
+    assert names[-4:] == [
+        f"{n} (held out)" for n in ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+    ]
+    assert len(names) == 19
+    candidate = results.candidates[0]
+    column = 1 + [e.name for e in results.entries if e.quality.corruption].index(candidate.name)
+    assert grid.rows[-1][column] == f"{100 * candidate.quality.corruption.held_out['saturate']:.1f}"
