@@ -83,10 +83,12 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _print_decision(results, decision) -> None:
-    from edgeprune.report.table import summary_rows, text_table
+    from edgeprune.report.table import busy_note, summary_rows, text_table
     from edgeprune.tasks import TASKS
 
     print(text_table(summary_rows(results, decision, TASKS.get(results.task))))
+    if busy_note(results):
+        print(busy_note(results))
     print()
     for warning in decision.notes.get("warnings", []):
         print(f"WARNING: {warning}")

@@ -144,6 +144,28 @@ def jetson_state() -> dict[str, object] | None:
     return state
 
 
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages (runnable threads), where the system has them."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def cpu_frequency_policy() -> dict[str, object] | None:
+    """cpufreq's governor and current / maximum clock of CPU 0 (kHz), where the kernel
+    exposes them (virtual machines often do not)."""
+    folder = Path("/sys/devices/system/cpu/cpu0/cpufreq")
+    governor = _read(folder / "scaling_governor")
+    if governor is None:
+        return None
+    clocks = {k: _read(folder / f"scaling_{k}_freq") for k in ("cur", "max")}
+    return {
+        "governor": governor,
+        **{f"{k}_khz": int(v) for k, v in clocks.items() if v and v.isdigit()},
+    }
+
+
 def describe_environment(runtime_info: dict[str, object] | None = None) -> dict[str, object]:
     env: dict[str, object] = {
         "hostname": platform.node(),
@@ -151,6 +173,7 @@ def describe_environment(runtime_info: dict[str, object] | None = None) -> dict[
         "machine": platform.machine(),
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
+        "cpu_frequency_policy": cpu_frequency_policy(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
     }

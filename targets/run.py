@@ -28,7 +28,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.files import write_json, write_npz
 from edgeprune.progress import rate_and_time_left
 from edgeprune.targets.bundle import CLEAN, EvalBundle
-from edgeprune.targets.environment import describe_environment
+from edgeprune.targets.environment import describe_environment, load_average
 from edgeprune.targets.latency import latency_plan, measure_latency, static_batch_note
 from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
 from edgeprune.targets.runners import create_runner
@@ -172,11 +172,14 @@ def evaluate_artifact(
         for timed in latency_plan(job.latency_batches, runner.fixed_batch):
             batch = _latency_batch(bundle, timing_split, timed.run)
             size = str(timed.reported)
+            load_before = load_average()
             with TegrastatsSampler() as board:  # a no-op where tegrastats is absent
                 latency[size] = measure_latency(
                     runner, batch, job.warmup, job.iterations, job.max_seconds,
                     list(job.outputs), answers=timed.reported,
                 )  # fmt: skip
+            # what else the machine ran while this was timed: beside the figure, always
+            latency[size]["load_average"] = {"before": load_before, "after": load_average()}
             if board.summary():
                 latency[size]["tegrastats"] = board.summary()
             _log(f"latency batch {size}: p50 {latency[size]['p50_ms']:.3f} ms")

@@ -90,20 +90,34 @@ def latency_section(results) -> Section:
     for e in results.entries:
         for b in e.latency.batch_sizes:
             s = e.latency.at(b)
+            load = (s.load_average or {}).get("before")
             rows.append([e.name, str(b), str(s.warmup), str(s.iterations), f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}",
-                         f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.mean_ms:.3f}", f"{s.throughput_ips:.0f}",
+                         f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.p99_ms / s.p50_ms:.1f}" + (" busy" if s.busy else ""),
+                         f"{s.mean_ms:.3f}", f"{s.throughput_ips:.0f}", "-" if not load else f"{load[0]:.2f}",
                          f"{e.memory.peak_rss_bytes / 2**20:.0f}"])  # fmt: skip
     headers = ["entry", "batch", "warm-up", "iterations", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-               "mean ms", "img/s", "peak RSS MB"]  # fmt: skip
+               "p99 / p50", "mean ms", "img/s", "load (1 min)", "peak RSS MB"]  # fmt: skip
     runtime = env.get("runtime", {})
-    return Section(
-        f"Latency and memory, measured ({base.latency.where})",
-        [
-            f"{runtime.get('runtime', '?')} {runtime.get('version', '?')} on {env.get('cpu', '?')} "
-            f"({env.get('logical_cpus', '?')} logical CPUs), in a runner process without torch.",
-            Table(headers, rows),
-        ],
-    )
+    policy = env.get("cpu_frequency_policy") or {}
+    busy = [
+        f"{e.name} b{b}"
+        for e in results.entries
+        for b in e.latency.batch_sizes
+        if e.latency.at(b).busy
+    ]
+    blocks: list = [
+        f"{runtime.get('runtime', '?')} {runtime.get('version', '?')} on {env.get('cpu', '?')} "
+        f"({env.get('logical_cpus', '?')} logical CPUs; CPU frequency governor "
+        f"{policy.get('governor', 'not exposed by this system')}), in a runner process without torch. "
+        "Load is the 1-minute load average when each figure was timed.",
+        Table(headers, rows),
+    ]
+    if busy:
+        blocks.append(
+            f"**Timed on a busy machine (p99 more than twice p50): {', '.join(busy)}.** Other work "
+            "ran while these were measured; compare them with care, or measure again on a quiet machine."
+        )
+    return Section(f"Latency and memory, measured ({base.latency.where})", blocks)
 
 
 def estimate_section(results) -> Section:

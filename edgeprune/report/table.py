@@ -23,12 +23,24 @@ def summary_rows(results, decision, task) -> list[dict[str, str]]:
                 "params": f"{size.params / 1e3:.1f}k{_reduction(entry.delta('params_reduction'))}",
                 "MACs": f"{size.macs / 1e6:.2f}M{_reduction(entry.delta('macs_reduction'))}",
                 **task.summary_cells(entry),
-                "host p50 ms (measured, b1)": f"{entry.latency.at(1).p50_ms:.3f}",
+                "host p50 ms (measured, b1)": f"{entry.latency.at(1).p50_ms:.3f}"
+                + (" !" if entry.latency.at(1).busy else ""),
                 f"host img/s (measured, b{batch})": f"{entry.latency.at(batch).throughput_ips:.0f}",
                 f"{target} {precision} ms (estimated, b1)": f"{estimate:.3f}",
             }
         )
     return rows
+
+
+BUSY_NOTE = (
+    "! host latency timed on a busy machine (p99 more than twice p50): other work ran "
+    "while it was measured; compare it with care"
+)
+
+
+def busy_note(results) -> str | None:
+    """The legend of the ``!`` mark, when some entry's batch-1 figure carries it."""
+    return BUSY_NOTE if any(e.latency.at(1).busy for e in results.entries) else None
 
 
 def text_table(rows: list[dict[str, str]]) -> str:

@@ -38,6 +38,11 @@ def flat_with_details(record) -> dict:
     return {**out, **record.details}
 
 
+# A p99 more than this many times the p50 says something else ran while the figure was
+# timed (a quiet machine keeps them within tens of percent for a fixed-size model).
+BUSY_SPREAD = 2.0
+
+
 @dataclass(frozen=True)
 class LatencyStats:
     """Timing of one batch size: percentiles, throughput and how it was measured."""
@@ -57,6 +62,16 @@ class LatencyStats:
     timer: str = ""
     # per phase where the runtime separates them (h2d_ms, compute_ms, d2h_ms), tegrastats
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        """The spread says the machine was not quiet: a p99 past BUSY_SPREAD times the p50
+        (0.44 against 56 ms was reported as measured, with no word)."""
+        return self.p99_ms > BUSY_SPREAD * self.p50_ms
+
+    @property
+    def load_average(self) -> dict | None:
+        return self.details.get("load_average")
 
     @classmethod
     def from_dict(cls, data: dict) -> LatencyStats:

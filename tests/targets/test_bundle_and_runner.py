@@ -89,8 +89,13 @@ def test_runner_outputs_match_pytorch_and_record_latency(tiny_artifact, tmp_path
             <= stats["max_ms"]
         )
         assert stats["throughput_ips"] == pytest.approx(int(batch) * 1e3 / stats["p50_ms"])
+        # the load when it was timed sits beside the figure (Linux has it)
+        assert (
+            len(stats["load_average"]["before"]) == 3 and len(stats["load_average"]["after"]) == 3
+        )
     assert record["memory"]["peak_rss_bytes"] > 0
     assert record["environment"]["runtime"]["runtime"] == "onnxruntime"
+    assert "cpu_frequency_policy" in record["environment"]  # None where cpufreq is not exposed
 
 
 def test_runner_pads_a_static_batch(tiny_artifact, tmp_path):
