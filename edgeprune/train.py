@@ -90,6 +90,11 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
     raise EdgepruneError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
 
 
+# A long epoch (ResNet-56 on 20,000 CIFAR images: 3 minutes on 2 cores) says where it is
+# this often, so a run never looks hung between epoch lines.
+IN_EPOCH_LINE_SECONDS = 30.0
+
+
 def train(
     model: nn.Module,
     data: Split,
@@ -115,6 +120,7 @@ def train(
     steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
     total = recipe.epochs * steps_per_epoch
     history, step, started = [], 0, time.perf_counter()
+    last_line = started
     for epoch in range(recipe.epochs):
         model.train()
         order = torch.randperm(len(labels), generator=generator)
@@ -140,7 +146,20 @@ def train(
                 after_step(model)
             loss_sum += float(loss.detach()) * len(index)
             step += 1
+            if progress and time.perf_counter() - last_line >= IN_EPOCH_LINE_SECONDS:
+                done = min(start + recipe.batch_size, len(labels))
+                pace = rate_and_time_left(  # pragma: no mutate (printed only)
+                    epoch * len(labels) + done,
+                    recipe.epochs * len(labels),
+                    time.perf_counter() - started,
+                )
+                progress(
+                    f"epoch {epoch + 1}/{recipe.epochs}: {done:,} of {len(labels):,} images, "
+                    f"loss so far {loss_sum / done:.4f} ({pace})"
+                )
+                last_line = time.perf_counter()
         history.append(loss_sum / len(labels))
+        last_line = time.perf_counter()
         if progress:
             pace = rate_and_time_left(
                 (epoch + 1) * len(labels),

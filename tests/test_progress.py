@@ -31,3 +31,24 @@ def test_a_sweep_says_which_candidate_and_the_time_left(tmp_path, capsys):
     assert "candidate 1 of 2: l1-filter-0.25\n" in err
     assert "candidate 2 of 2: l1-filter-0.50, about " in err and " left" in err
     assert "baseline: epoch 1/1 loss" in err and "images/s, done)" in err
+
+
+def test_a_long_epoch_says_where_it_is(monkeypatch):
+    import numpy as np
+    import torch.nn as nn
+
+    from edgeprune import train as training
+    from edgeprune.data.datasets import Split
+    from edgeprune.inference import Normalizer
+
+    monkeypatch.setattr(training, "IN_EPOCH_LINE_SECONDS", 0.0)  # every step is "long"
+    rng = np.random.default_rng(0)
+    data = Split(rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), rng.integers(0, 2, 40))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 2))
+    lines: list[str] = []
+    recipe = training.TrainRecipe(epochs=2, lr=0.01, batch_size=16)
+    training.train(model, data, Normalizer((0.5,) * 3, (0.25,) * 3), recipe, progress=lines.append)
+    inside = [line for line in lines if "images, loss so far" in line]
+    assert inside[0].startswith("epoch 1/2: 16 of 40 images, loss so far ")
+    assert any(line.startswith("epoch 2/2: 32 of 40 images") for line in inside)
+    assert "left)" in inside[0] and lines[-1].startswith("epoch 2/2 loss ")
