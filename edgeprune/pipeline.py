@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,11 @@ import torch
 import torch.nn as nn
 
 from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios, read_config_file
-from edgeprune.data.corruption_source import parse_corruption_source, prepare_corruptions
+from edgeprune.data.corruption_source import (
+    check_corruptions,
+    parse_corruption_source,
+    prepare_corruptions,
+)
 from edgeprune.data.datasets import ImageDataset, balanced_order, load_configured
 from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError, first_line
@@ -134,17 +139,30 @@ def open_run_dir(
             before = _normalise(stored.get(key, FIELDS[key].default))
             if before != _normalise(config.value(key)):
                 changed.append(f"{key} = {before!r} (now {config.value(key)!r})")
-        if changed:
+        if changed and _holds_work(layout):
             raise EdgepruneError(
                 f"{layout.root} was made with different settings: {'; '.join(changed)}; "
                 "use another --out, or delete that directory to start over"
             )
+        if changed:  # a corrected rerun of a run that stopped before any model or result:
+            shutil.rmtree(layout.bundle, ignore_errors=True)  # its bundle may be of other data
     write_text(  # the folder exists: hold() made it to put its lock there
         layout.config,
         f"# edgeprune run configuration; reuse with: edgeprune compress --config {layout.config}\n"
         + config.to_toml(),
     )
     return layout
+
+
+def _holds_work(layout: RunLayout) -> bool:
+    """Whether a run directory holds a model or a finished entry: work a changed setting
+    would mix with (anything else, run.toml and the bundle, is made again in seconds)."""
+    return any(
+        path.name in ("model.pt", "metrics.json")
+        for folder in layout.root.iterdir()
+        if folder.is_dir() and folder != layout.bundle
+        for path in folder.iterdir()
+    )
 
 
 def _pruned_to_another_multiple(layout: RunLayout, round_to: int) -> dict[int, str]:
@@ -198,6 +216,10 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
     h, w, c = dataset.image_shape
     spec = ModelSpec(config.train.model, dataset.num_classes, c, (h, w))
     check_model_fits(spec, config.train.weights, task)
+    source = parse_corruption_source(
+        config.data.corruptions, dataset.image_shape, len(dataset.test)
+    )
+    check_corruptions(source, dataset)  # a folder that does not fit fails before any write
     layout = open_run_dir(config, held, channel_multiple(config, target))
     bundle = prepare_bundle(config, dataset, layout, progress)
     job = device_job(config.measure, task, config.explain.explain_images or None, explain=True)

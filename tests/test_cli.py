@@ -111,6 +111,10 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
             ["--model", "edgeprune_test_heads:flat_input"],
             "model edgeprune_test_heads:flat_input fails on one 32x32 image with 3 channel(s)",
         ),
+        "corruption folder that is not one": (
+            ["--corruptions", f"cifar10-c:{tmp}"],
+            "is not a CIFAR-10-C-layout folder: labels.npy is missing",
+        ),
         "factory module missing": (
             ["--model", "no_such_module:build"],
             "cannot import model factory module 'no_such_module'",

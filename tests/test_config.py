@@ -176,5 +176,32 @@ def test_a_run_toml_from_before_new_options_still_opens(tmp_path):
     toml.write_text("\n".join(kept) + "\n")
     open_run_dir_once(config)  # no "made with different settings"
     changed = build_config({}, {"out": str(tmp_path / "run"), "pe-method": "gradcam"})
+    (config.run_dir / "baseline").mkdir()
+    (config.run_dir / "baseline" / "model.pt").write_bytes(b"trained")  # work to protect
     with pytest.raises(EdgepruneError, match="pe-method = 'gradcam\\+\\+' \\(now 'gradcam'\\)"):
         open_run_dir_once(changed)
+
+
+def test_a_corrected_rerun_of_a_run_that_made_nothing_proceeds(tmp_path):
+    """A mistake found after run.toml and bundle/ were written made the corrected command
+    fail with "was made with different settings" although nothing had been computed."""
+    import contextlib
+
+    from edgeprune.pipeline import open_run_dir
+
+    def open_run_dir_once(config):
+        with contextlib.ExitStack() as held:
+            open_run_dir(config, held)
+
+    run = tmp_path / "run"
+    open_run_dir_once(build_config({}, {"out": str(run), "corruptions": "generate:5"}))
+    (run / "bundle").mkdir()
+    (run / "bundle" / "clean.images.npy").write_bytes(b"of the mistaken data")
+    corrected = build_config({}, {"out": str(run), "corruptions": "none"})
+    open_run_dir_once(corrected)  # proceeds
+    assert not (run / "bundle").exists()  # made again from the corrected settings
+    assert 'corruptions = "none"' in (run / "run.toml").read_text()
+    (run / "baseline").mkdir()
+    (run / "baseline" / "metrics.json").write_text("{}")  # a finished entry: protected again
+    with pytest.raises(EdgepruneError, match="was made with different settings"):
+        open_run_dir_once(build_config({}, {"out": str(run), "corruptions": "generate:5"}))

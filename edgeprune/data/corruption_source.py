@@ -111,6 +111,25 @@ def parse_corruption_source(
     return CORRUPTION_SOURCES.get(name or "none").parse(argument, image_shape, test_size)
 
 
+def check_corruptions(
+    source: CorruptionSource, dataset: ImageDataset
+) -> tuple[list[Split], list[str]]:
+    """Read-only checks of a corrupted folder given with ``cifar10-c:`` against the data: its
+    layout, its files and that its labels are the test split's, in order. Returns its splits
+    and missing corruptions; ``prepare`` calls it before anything is written."""
+    if source.kind != "folder":
+        return [], []
+    splits, missing = corrupted_splits(source.folder, dataset.image_shape)
+    labels = np.load(source.folder / LABELS_FILE, mmap_mode="r")
+    n = len(labels) // 5
+    if n != len(dataset.test) or not np.array_equal(np.asarray(labels[:n]), dataset.test.labels):
+        raise EdgepruneError(
+            f"{source.folder}: its labels do not match the test split of the data ({len(dataset.test)} images); "
+            "a CIFAR-10-C folder must be made from the same test set, in the same order"
+        )
+    return splits, missing
+
+
 def prepare_corruptions(
     source: CorruptionSource,
     dataset: ImageDataset,
@@ -137,15 +156,6 @@ def prepare_corruptions(
         )
         splits, missing = corrupted_splits(folder, shape, relative_to=bundle_dir)
     else:
-        splits, missing = corrupted_splits(source.folder, shape)
-        labels = np.load(source.folder / LABELS_FILE, mmap_mode="r")
-        n = len(labels) // 5
-        if n != len(dataset.test) or not np.array_equal(
-            np.asarray(labels[:n]), dataset.test.labels
-        ):
-            raise EdgepruneError(
-                f"{source.folder}: its labels do not match the test split of the data ({len(dataset.test)} images); "
-                "a CIFAR-10-C folder must be made from the same test set, in the same order"
-            )
+        splits, missing = check_corruptions(source, dataset)
     info = {"source": source.describe(), "images_per_split": splits[0].size, "missing": missing}
     return splits, info
