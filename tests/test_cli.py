@@ -94,6 +94,11 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
             ["--min-mpc", "85"],
             "min-mpc is a fraction of the images (0.85 means 85 %)",
         ),
+        "accuracy floor as a percentage": (
+            ["--min-accuracy", "80"],
+            "min-accuracy is a fraction of the images (0.8 means 80 %), got 80",
+        ),
+        "chance p-value of 1": (["--max-chance-p", "1"], "max-chance-p is a p-value"),
         "degenerate ratio sweep": (
             ["--ratios", "0.000001:0.999999:0.00000001"],
             "give 99,999,801 candidates; at most 100 per run",
