@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -211,3 +212,25 @@ def write_npy_stream(path: Path, shape: tuple[int, ...], dtype: np.dtype, chunks
             raise ValueError(f"{path}: wrote {written} bytes of {total}")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+DIGEST_CHUNK = 1 << 26  # bytes hashed per update: bounded memory, same digest at any size
+
+
+def array_digest(array: np.ndarray) -> str:
+    """sha256 of an array's content: its dtype, shape and bytes."""
+    array = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    flat = array.reshape(-1).view(np.uint8)
+    for start in range(0, len(flat), DIGEST_CHUNK):  # bounded memory for large sets
+        h.update(flat[start : start + DIGEST_CHUNK].data)
+    return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -21,7 +21,6 @@ is imported only when an engine is built; this module needs no torch, so it runs
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.files import atomic_path, write_json
+from edgeprune.files import atomic_path, file_digest, write_json
 from edgeprune.targets.bundle import Preprocess
 from edgeprune.targets.environment import jetson_state
 from edgeprune.targets.precision import PRECISIONS
@@ -73,14 +72,6 @@ def engine_filename(onnx_path: Path, device: str, version: str, settings: Engine
     tags = ".sparse" if settings.sparse_weights else ""
     tags += f".dla{settings.dla_core}" if settings.dla_core is not None else ""
     return f"{stem}.{device}.trt{version}.{settings.precision}{tags}.engine"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_request(settings: EngineSettings, target: TargetProfile | None, gpu: dict) -> str:
@@ -360,7 +351,7 @@ def _build(trt, cuda, onnx_path, settings, target, images, preprocess, out_dir) 
     record = {
         "engine": path.name,
         "onnx": str(onnx_path),
-        "onnx_sha256": _sha256(onnx_path),
+        "onnx_sha256": file_digest(onnx_path),
         "device": device,
         "target": target.name if target else None,
         "tensorrt": trt.__version__,

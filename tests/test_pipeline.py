@@ -287,6 +287,15 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
             assert not any(key.endswith(f"/{VALIDATION}") for key in shipped.files), entry.name
 
 
+def test_every_entry_records_the_sha256_of_the_artifact_it_measured(fast_run):
+    from edgeprune.files import file_digest
+
+    results = _results(fast_run)
+    for entry in results.entries:
+        assert entry.artifact["sha256"] == file_digest(fast_run / entry.name / "model.onnx")
+    assert len(results.dataset["test_sha256"]["images"]) == 64
+
+
 def test_select_redecides_without_recomputing(fast_run, capsys):
     before = (fast_run / "results.json").stat().st_mtime_ns
     history = sorted((fast_run / "selections").glob("*.json"))

@@ -25,6 +25,7 @@ from edgeprune.data.corruptions import (
 from edgeprune.data.corruptions.frost_textures import texture_files
 from edgeprune.errors import EdgepruneError
 from edgeprune.files import (
+    array_digest,
     atomic_path,
     ensure_free_space,
     read_json,
@@ -79,7 +80,7 @@ def _write_corrupted_set(
     shape = (n * len(SEVERITIES), *images.shape[1:])
     label_dtype = np.uint8 if labels.max(initial=0) < 256 else np.int64
     labels = np.tile(np.asarray(labels, dtype=label_dtype), len(SEVERITIES))
-    source = {"images": _digest(images), "labels": _digest(labels), "count": n}
+    source = {"images": array_digest(images), "labels": array_digest(labels), "count": n}
     recipes = {
         name: _recipe(name, source["images"], images.shape[1:3], seed, frost_textures)
         for name in ALL
@@ -150,19 +151,6 @@ def _corrupted_chunks(
                 first_index=start,
                 frost_textures=frost_textures,
             )
-
-
-_DIGEST_CHUNK = 1 << 26  # bytes hashed per update: bounded memory, same digest at any size
-
-
-def _digest(array: np.ndarray) -> str:
-    """Content digest of an array: its dtype, shape and bytes."""
-    array = np.ascontiguousarray(array)
-    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    flat = array.reshape(-1).view(np.uint8)
-    for start in range(0, len(flat), _DIGEST_CHUNK):  # bounded memory for large sets
-        h.update(flat[start : start + _DIGEST_CHUNK].data)
-    return h.hexdigest()
 
 
 def _recipe(

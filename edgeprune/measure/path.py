@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.files import read_json, write_json, write_npz
+from edgeprune.files import file_digest, read_json, write_json, write_npz
 from edgeprune.measure.artifacts import Artifact, declared_output_shapes, recalibrated
 from edgeprune.measure.setup import MeasureSetup
 from edgeprune.progress import Progress, silent
@@ -228,7 +228,7 @@ def measure_entry(
             "size": size_of(artifact, model),
             "latency": latency,
             "memory": memory,
-            "artifact": artifact.info,
+            "artifact": {**artifact.info, "sha256": file_digest(artifact.path)},
             "environment": record["environment"],
             "evaluation": record.get("evaluation"),
             "recalibration": fit.describe() if fit is not None else None,

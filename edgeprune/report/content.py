@@ -163,13 +163,33 @@ def provenance_section(results) -> Section:
         f"{jetson['module']}, power mode {jetson.get('power_mode', '?')}, GPU clock {jetson.get('gpu_clock_mhz')} MHz"
         if jetson else f"{env.get('hostname', '?')} ({env.get('cpu', '?')})"
     )  # fmt: skip
+    source = prov.get("edgeprune_source")
+    code = (
+        "edgeprune from an installed copy (no git checkout)"
+        if not source
+        else f"edgeprune at git commit `{source['commit']}`"
+        + (" with uncommitted changes" if source.get("uncommitted_changes") else "")
+    )
+    test = results.dataset.get("test_sha256")
+    digests = [
+        [e.name, e.runtime, e.precision, f"`{e.artifact.get('sha256', 'not recorded')}`"]
+        for e in results.entries
+    ]
     return Section(
         "Provenance",
         [
             f"Created {prov['created']} on {prov['platform']}. Measured on: {device}.",
-            f"Versions: {versions}.",
-            f"Seed {config['seed']}; data {results.dataset['source']}; target profile {results.target['source']}.",
+            f"Versions: {versions}. {code}.",
+            f"Seed {config['seed']}; data {results.dataset['source']}"
+            + (
+                f" (test images sha256 `{test['images']}`, labels `{test['labels']}`)"
+                if test
+                else ""
+            )
+            + f"; target profile {results.target['source']}.",
             f"Command: `{' '.join(prov['command'])}`",
+            "The artifacts measured (sha256 of each file):",
+            Table(["entry", "runtime", "precision", "sha256"], digests, align="llll"),
             "Figures marked estimated come from the roofline model of the target profile; all others were measured on the "
             "deployed artifact.",
         ],

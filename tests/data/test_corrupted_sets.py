@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from edgeprune import files
 from edgeprune.data import corrupted_sets
 from edgeprune.data.corrupted_sets import (
     LABELS_FILE,
@@ -176,11 +177,11 @@ def test_the_digest_is_of_every_byte_whatever_the_chunk(monkeypatch):
     import hashlib
 
     a = np.arange(1000, dtype=np.uint8).reshape(10, 100)
-    whole = corrupted_sets._digest(a)
-    monkeypatch.setattr(corrupted_sets, "_DIGEST_CHUNK", 7)
-    assert corrupted_sets._digest(a) == whole
+    whole = files.array_digest(a)
+    monkeypatch.setattr(files, "DIGEST_CHUNK", 7)
+    assert files.array_digest(a) == whole
     b = a.copy()
     b[-1, -1] ^= 1  # the last byte, beyond every full chunk
-    assert corrupted_sets._digest(b) != whole
+    assert files.array_digest(b) != whole
     expected = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
     assert whole == expected

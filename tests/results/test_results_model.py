@@ -290,3 +290,34 @@ def read_decision_free(results):
     from edgeprune.results.decision import Decision
 
     return Decision("constraints", {}, "", None, "", [])
+
+
+def test_provenance_names_the_code_the_data_and_every_artifact(v1):
+    from edgeprune.document import Table
+    from edgeprune.provenance import provenance, source_commit
+    from edgeprune.report.content import provenance_section
+
+    here = source_commit()  # the tests run from a git checkout of edgeprune
+    assert here is None or len(here["commit"]) == 40
+    results = load_results(v1, TASKS)
+    old = provenance_section(results)  # a run from before: says what it lacks, no error
+    assert "edgeprune from an installed copy" in old.blocks[1]
+    table = next(b for b in old.blocks if isinstance(b, Table))
+    assert table.rows[0][-1] == "`not recorded`" and len(table.rows) == len(results.entries)
+    results.provenance = {
+        **results.provenance,
+        **{"edgeprune_source": {"commit": "a" * 40, "uncommitted_changes": True}},
+    }
+    results.dataset = {**results.dataset, "test_sha256": {"images": "b" * 64, "labels": "c" * 64}}
+    results.baseline.artifact = {**results.baseline.artifact, "sha256": "d" * 64}
+    section = provenance_section(results)
+    assert f"git commit `{'a' * 40}` with uncommitted changes" in section.blocks[1]
+    assert f"test images sha256 `{'b' * 64}`" in section.blocks[2]
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    assert table.rows[0] == [
+        results.baseline.name,
+        results.baseline.runtime,
+        results.baseline.precision,
+        f"`{'d' * 64}`",
+    ]
+    assert "edgeprune_source" in provenance()
