@@ -321,3 +321,23 @@ def test_provenance_names_the_code_the_data_and_every_artifact(v1):
         f"`{'d' * 64}`",
     ]
     assert "edgeprune_source" in provenance()
+
+
+def test_the_latency_axis_starts_at_zero(v1, tmp_path, monkeypatch):
+    """An axis fitted to the points made a 7 us difference of estimates look large."""
+    import matplotlib.pyplot as plt
+
+    from edgeprune.report.plots import latency_score_plot
+    from edgeprune.rundir import RunLayout
+
+    results = load_results(v1, TASKS)
+    captured, original = {}, plt.Figure.savefig
+
+    def keep_axes(fig, *args, **kwargs):
+        captured["xlim"] = fig.axes[0].get_xlim()
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", keep_axes)
+    latency_score_plot(results, read_decision_free(results), RunLayout(tmp_path), CLASSIFICATION)
+    low, high = captured["xlim"]
+    assert low == 0 and high >= max(results.target_latency(e)[0] for e in results.entries)
