@@ -342,10 +342,10 @@ def _setup_section(runs: Path, parts, common, adaptation, timings) -> list[str]:
         "| run | wall time per session | command |",
         "|---|---:|---|",
     ]
-    total = first = 0.0
+    total = first_sessions = 0.0
     for step, seconds in timings.items():
         total += sum(seconds)
-        first += seconds[0]
+        first_sessions += seconds[0]
         log = runs / f"{step}.log"
         command = ""
         if log.is_file():
@@ -358,7 +358,7 @@ def _setup_section(runs: Path, parts, common, adaptation, timings) -> list[str]:
     lines += [
         "",
         f"Total: {total / 3600:.2f} h of wall time on this machine over all sessions; "
-        f"the first session of every step: {first / 3600:.2f} h.",
+        f"the first session of every step: {first_sessions / 3600:.2f} h.",
         "",
     ]
     return lines
