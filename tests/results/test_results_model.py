@@ -341,3 +341,11 @@ def test_the_latency_axis_starts_at_zero(v1, tmp_path, monkeypatch):
     latency_score_plot(results, read_decision_free(results), RunLayout(tmp_path), CLASSIFICATION)
     low, high = captured["xlim"]
     assert low == 0 and high >= max(results.target_latency(e)[0] for e in results.entries)
+
+
+def test_the_csv_names_mce_and_mce_apart():
+    """'mce' (calibration) stood beside 'mce_corruption' (robustness): MCE and mCE."""
+    from edgeprune.tasks.classification.report import CSV_COLUMNS
+
+    assert "max_calibration_error" in CSV_COLUMNS and "mce_corruption" in CSV_COLUMNS
+    assert "mce" not in CSV_COLUMNS

@@ -43,7 +43,7 @@ def fidelity_cells(entry: Entry) -> dict[str, str]:
 
 
 CSV_COLUMNS = (
-    "accuracy", "accuracy_drop_points", "ece", "ece_increase", "mce", "rmsce", "adaptive_ece",
+    "accuracy", "accuracy_drop_points", "ece", "ece_increase", "max_calibration_error", "rmsce", "adaptive_ece",
     "classwise_ece", "nll", "brier", "mpc", "rpc", "mce_corruption", "relative_mce", "hcc", "pe",
     "top1_agreement", "max_abs_logit_diff", "recalibration", "temperature", "ece_uncalibrated",
     "nll_uncalibrated",
@@ -59,7 +59,7 @@ def csv_cells(entry: Entry) -> dict[str, object]:
 
     return {
         "accuracy": q.accuracy, "accuracy_drop_points": entry.delta("accuracy_drop_points"),
-        "ece": cal.ece, "ece_increase": entry.delta("ece_increase"), "mce": cal.mce,
+        "ece": cal.ece, "ece_increase": entry.delta("ece_increase"), "max_calibration_error": cal.mce,
         "rmsce": cal.rmsce, "adaptive_ece": cal.adaptive_ece, "classwise_ece": cal.classwise_ece,
         "nll": cal.nll, "brier": cal.brier,
         "mpc": blank(corruption.mpc if corruption else None),
