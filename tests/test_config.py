@@ -77,8 +77,9 @@ def test_options_are_read_by_section_and_written_flat():
         "data", "train", "prune", "export", "measure", "explain", "select", "device", "",
     }  # fmt: skip
     assert section_keys("select") == (
-        "max-acc-drop", "max-ece-increase", "max-latency-ms", "max-memory-mb", "min-mpc",
-        "min-rpc", "min-hcc", "min-pe", "ece-of", "objective", "select-by",
+        "max-acc-drop", "min-accuracy", "max-chance-p", "max-ece-increase", "max-latency-ms",
+        "max-memory-mb", "min-mpc", "min-rpc", "min-hcc", "min-pe", "ece-of", "objective",
+        "select-by",
     )  # fmt: skip
 
 
