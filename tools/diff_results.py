@@ -101,9 +101,19 @@ def _raw_results(layout) -> dict:
 
 
 def _entries(results: dict) -> dict[str, dict]:
+    """Each entry by name, timings aside, with its deltas under today's names (a renamed
+    delta is converted the way the results model reads it, not reported as dropped)."""
+    from edgeprune.results.entry import current_deltas
+
     entries = [results["baseline"], *results["candidates"]]
     return {
-        e["name"]: _prune_nulls({k: v for k, v in e.items() if k not in TIMING_FIELDS})
+        e["name"]: _prune_nulls(
+            {
+                k: current_deltas(v) if k == "vs_baseline" else v
+                for k, v in e.items()
+                if k not in TIMING_FIELDS
+            }
+        )
         for e in entries
     }
 

@@ -286,13 +286,13 @@ class Entry:
                 "latency": Latency.from_dict(data["latency"]),
                 "memory": Memory.from_dict(data["memory"]),
                 "estimate": Estimate.from_dict(estimate) if estimate else None,
-                "vs_baseline": _current_deltas(data.get("vs_baseline") or {}),
+                "vs_baseline": current_deltas(data.get("vs_baseline") or {}),
             },
             extra=rest,
         )
 
 
-def _current_deltas(deltas: dict) -> dict:
+def current_deltas(deltas: dict) -> dict:
     """Deltas under today's names: results written before 2026-12 stored the relative ECE
     change with the opposite sign (an improvement positive) as ``ece_change_relative_percent``;
     today's ``ece_relative_change_percent`` is positive when ECE rose, like ``ece_increase``."""
