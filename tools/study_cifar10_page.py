@@ -19,6 +19,7 @@ import numpy as np
 
 MITRA = ("unstructured-global", "l1-filter", "bn-slimming")
 MATCHED_DROP = 2.0  # points of accuracy a candidate may lose and still count as "kept"
+TIE_ECE = 0.002  # ECE differences below this are not a ranking (a few images of 10,000)
 LABEL = {
     "unstructured-global": "unstructured (global magnitude)",
     "l1-filter": "structured L1 filter",
@@ -440,6 +441,9 @@ def _mitra_section(series: dict, model: str, docs: Path) -> list[str]:
         usable = {m: v for m, v in matched.items() if v is not None}
         strongest = min(usable, key=usable.get) if usable else None
         agrees = strongest == "unstructured-global" and usable[strongest] < 0
+        # a lead smaller than ECE's spread between reruns is a tie, not an agreement
+        ranked = sorted(usable.values())
+        tie = len(ranked) > 1 and ranked[1] - ranked[0] < TIE_ECE
         lines += [
             "**Claim: unstructured pruning gives the strongest calibration gains.** Largest ECE decrease "
             f"among candidates within {MATCHED_DROP:g} points of the baseline's accuracy: "
@@ -451,7 +455,9 @@ def _mitra_section(series: dict, model: str, docs: Path) -> list[str]:
             )
             + ". "
             + (
-                "Agrees."
+                f"A tie: a lead under {TIE_ECE:g} is too small to rank them."
+                if tie
+                else "Agrees."
                 if agrees
                 else f"Does not agree here: {LABEL[strongest]} gains most."
                 if strongest
