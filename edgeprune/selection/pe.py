@@ -102,7 +102,7 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
         applied = {"max_acc_drop": max_acc_drop, "min_pe": min_pe}
     # The rule is the paper's: the other limits the user set are not applied, and said so.
     ignored = [
-        f"{limit.name} {'<=' if limit.kind == 'max' else '>='} {value:g}{limit.unit}"
+        f"{limit.label} {value:g}{limit.unit}"
         for limit, value in active_limits(task, settings)
         if limit.option not in ("max_acc_drop", "min_pe", *GUARDS)
     ]
