@@ -44,6 +44,7 @@ from edgeprune.measure import (
     device_job,
     estimator_for,
     export_fp32,
+    interval_deltas,
     measure_entry,
     plan_variants,
 )
@@ -556,6 +557,9 @@ def measure_variants(
 def assemble_results(ws: Workspace, baseline: Entry, candidates: list[Entry]) -> RunResults:
     """``results.json``: every entry with its deltas to the baseline, and provenance."""
     compare_with_baseline(ws.task, baseline, candidates, ws.setup.bundle.meta["info"])
+    entries = [baseline, *candidates]
+    layouts = [ws.layout.entry(e.name) for e in entries]
+    interval_deltas(ws.task, layouts, entries, ws.setup.bundle)
     peaks = ws.setup.estimator.measured_peaks
     return RunResults(
         task=ws.task.name,

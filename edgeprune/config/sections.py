@@ -28,6 +28,7 @@ _OBJECTIVES = owned_by("edgeprune.selection.registry:OBJECTIVES")
 _SELECTORS = owned_by("edgeprune.selection.registry:SELECTORS")
 _RECALIBRATIONS = owned_by("edgeprune.recalibration:RECALIBRATIONS", "none")
 _ECE_OF = owned_by("edgeprune.tasks.classification:ECE_OF")
+_LIMIT_AT = owned_by("edgeprune.selection.limits:LIMIT_AT")
 _CORRUPTION_SOURCES = deferred("edgeprune.data.corruption_source:source_syntax")
 _CHECK_CORRUPTIONS = deferred("edgeprune.data.corruption_source:check_source_name")
 
@@ -273,6 +274,13 @@ class SelectConfig:
         "which ECE the ECE limit reads: the shipped artifact's (after recalibration when it is "
         "on) or the uncalibrated one's",
         choices=_ECE_OF,
+    )
+    limit_at: str = option(
+        "estimate",
+        "selection: judge the limits that have a 95 % confidence interval (accuracy drop, "
+        "accuracy, ECE increase, mPC) on their point estimate, or on the unfavourable end of "
+        "the interval: with bound, a drop passes only when its upper bound is within the limit",
+        choices=_LIMIT_AT,
     )
     objective: str = option("compression", "selection objective", choices=_OBJECTIVES)
     select_by: str = option(

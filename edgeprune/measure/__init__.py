@@ -10,7 +10,14 @@ from edgeprune.measure.artifacts import (
     given_artifact,
     plan_variants,
 )
-from edgeprune.measure.path import measure_entry, measured_where, run_artifact, size_of
+from edgeprune.measure.path import (
+    interval_deltas,
+    measure_entry,
+    measured_where,
+    run_artifact,
+    size_of,
+    stored_outputs,
+)
 from edgeprune.measure.setup import (
     FP32_MIN_AGREEMENT,
     Estimator,
@@ -32,10 +39,12 @@ __all__ = [
     "estimator_for",
     "export_fp32",
     "given_artifact",
+    "interval_deltas",
     "latency_batches",
     "measure_entry",
     "measured_where",
     "plan_variants",
     "run_artifact",
     "size_of",
+    "stored_outputs",
 ]

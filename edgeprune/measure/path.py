@@ -37,6 +37,43 @@ def measured_where(record: dict) -> str:
     return "device" if on_device else "host"
 
 
+def stored_outputs(device_dir: Path) -> dict[str, np.ndarray] | None:
+    """The outputs a finished device job left in ``device_dir`` (None: none there)."""
+    path = device_dir / OUTPUTS_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def interval_deltas(task, layouts: list[EntryLayout], entries: list[Entry], bundle) -> None:
+    """Add the paired-bootstrap intervals of every entry's changes against the first (the
+    baseline) to its ``vs_baseline``, from the outputs each left on disk. An entry whose
+    outputs are gone (a deleted device folder) keeps its point figures without intervals."""
+
+    def replicates(folder: Path):
+        outputs = stored_outputs(folder)
+        return None if outputs is None else task.replicates(outputs, bundle)
+
+    base_layout = layouts[0]
+    reference = replicates(base_layout.device)
+    reference_raw = replicates(base_layout.uncalibrated_device) or reference
+    if reference is None:
+        return
+    for layout, entry in zip(layouts, entries):
+        mine = reference if layout is base_layout else replicates(layout.device)
+        if mine is None:
+            continue
+        entry.vs_baseline.update(task.interval_deltas(mine, reference))
+        if entry.quality.uncalibrated is not None:
+            raw = replicates(layout.uncalibrated_device)
+            if raw is not None and reference_raw is not None:
+                before = task.interval_deltas(raw, reference_raw)
+                entry.vs_baseline.update(
+                    {f"uncalibrated_{k}": v for k, v in before.items() if k.startswith("ece")}
+                )
+
+
 def run_artifact(
     artifact: Artifact,
     device_dir: Path,
@@ -66,9 +103,7 @@ def run_artifact(
             progress,
             setup.ssh_options,
         )
-    with np.load(outputs_file) as stored:
-        outputs = {key: stored[key] for key in stored.files}
-    return outputs, read_json(record_file)
+    return stored_outputs(device_dir), read_json(record_file)
 
 
 def recalibrate(
@@ -166,12 +201,15 @@ def measure_entry(
     if resume and layout.metrics.exists():
         cached = read_json(layout.metrics)
         entry = load_entry(cached, task)
-        if "quality" not in cached and layout.outputs.exists():
-            # An entry of edgeprune-results/1, whose ECE gave a confidence of exactly 1.0 a bin
-            # of its own: its figures are computed again from its outputs, so that one run
-            # never compares two binnings. The outputs are what the artifact returned.
-            with np.load(layout.outputs) as stored:
-                entry.quality = task.quality({k: stored[k] for k in stored.files}, setup.bundle)
+        outputs = stored_outputs(layout.device)
+        if outputs is not None and "intervals" not in cached.get("quality", {}):
+            # An entry measured before its figures carried intervals (or of edgeprune-results/1,
+            # whose ECE gave a confidence of exactly 1.0 a bin of its own): its figures are
+            # computed again from its outputs, so that one run never compares two binnings
+            # and every entry has its intervals. The outputs are what the artifact returned.
+            entry.quality = _quality(
+                task, outputs, stored_outputs(layout.uncalibrated_device), setup.bundle
+            )
         # The target may differ on a rerun (a new --target); the estimate is cheap to redo.
         entry.estimate = setup.estimator.estimate(artifact.graph, artifact.estimate_precision)
         return entry

@@ -16,7 +16,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.results import RunResults
 from edgeprune.results.decision import Check, Decision, Verdict
 from edgeprune.selection.constraints import select_by_constraints
-from edgeprune.selection.limits import limits_for
+from edgeprune.selection.limits import limits_for, unsettled
 from edgeprune.selection.pareto import pareto_front
 from edgeprune.selection.pe import select_by_pe
 from edgeprune.selection.registry import OBJECTIVES, SELECTORS, Selector
@@ -36,6 +36,8 @@ def decide(results: RunResults, settings) -> Decision:
     decision = selector.decide(results, settings, task)
     chosen = results.entry(decision.chosen) if decision.chosen else None
     warnings = task.warnings(results, settings, chosen)
+    if chosen is not None and chosen is not results.baseline:
+        warnings += unsettled(chosen, results, settings, task)
     if warnings:  # printed, reported and kept in selection.json with the decision
         decision = dataclasses.replace(decision, notes={**decision.notes, "warnings": warnings})
     return decision

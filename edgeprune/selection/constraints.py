@@ -87,6 +87,8 @@ def settings_record(task, settings, results: RunResults) -> dict:
     record = {limit.option: limit.limit_from(settings) for limit in limits_for(task)}
     if any(e.recalibration for e in results.entries):
         record["ece_of"] = settings.ece_of
+    if getattr(settings, "limit_at", "estimate") != "estimate":
+        record["limit_at"] = settings.limit_at
     return {**record, "objective": settings.objective}
 
 

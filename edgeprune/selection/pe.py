@@ -106,6 +106,8 @@ def select_by_pe(results: RunResults, settings, task) -> Decision:
         for limit, value in active_limits(task, settings)
         if limit.option not in ("max_acc_drop", "min_pe", *GUARDS)
     ]
+    if getattr(settings, "limit_at", "estimate") == "bound":
+        ignored.append("--limit-at bound (the rule reads the accuracy drop's point estimate)")
     applied.update({limit.option: value for limit, value in guards})
     chosen = max(pool, key=lambda c: c.ratio, default=None)
     explanation = (

@@ -46,10 +46,21 @@ class Limit:
     group: str = "quality"  # quality, target, robustness or explanation: the check order
     always: bool = False  # False: 0 switches it off
     long_name: str = ""  # how the report's constraint line names it (default: ``name``)
+    # (entry, results, select settings) -> its 95 % interval [low, high], or None: what
+    # ``--limit-at bound`` judges (the unfavourable end); None here: the figure has none
+    interval: Callable[[Any, Any, Any], list[float] | None] | None = None
 
     def limit_from(self, settings: object) -> float | None:
         value = getattr(settings, self.option)
         return value if self.always or value else None
+
+    def bound(self, entry, results, settings) -> float | None:
+        """The unfavourable end of the figure's interval: the high end of a maximum, the low
+        end of a minimum (None: no interval was measured)."""
+        interval = self.interval(entry, results, settings) if self.interval else None
+        if not interval or any(v is None or v != v for v in interval):
+            return None
+        return interval[1] if self.kind == "max" else interval[0]
 
     @property
     def label(self) -> str:
@@ -152,6 +163,16 @@ class Task(ABC):
     @abstractmethod
     def deltas(self, entry, baseline) -> dict[str, float | None]:
         """The task's changes against the baseline, in ``vs_baseline``."""
+
+    def replicates(self, outputs: dict[str, np.ndarray], bundle) -> Any:
+        """Bootstrap replicates of the task's figures from an artifact's outputs, drawn so
+        that two entries scoring the same images share their resamples (None: no intervals)."""
+        return None
+
+    def interval_deltas(self, mine, reference) -> dict[str, list[float] | None]:
+        """Confidence intervals of the changes against the baseline, from both entries'
+        :meth:`replicates` (a paired bootstrap), added to ``vs_baseline``."""
+        return {}
 
     @abstractmethod
     def primary_score(self, entry) -> float:

@@ -16,7 +16,10 @@ from edgeprune.tasks import TASKS
 
 COLUMNS = columns(TASKS.get("classification"))
 
-EXPECTED_PLOTS = {"accuracy_ece", "severity", "reliability", "latency_accuracy", "explanation"}
+EXPECTED_PLOTS = {
+    "accuracy_ece", "severity", "reliability", "reliability_severity", "latency_accuracy",
+    "explanation",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,64 @@ def test_csv_has_one_row_per_entry_with_documented_columns(reported_run):
     schema = (Path(__file__).resolve().parents[2] / "docs" / "results-schema.md").read_text()
     for column in COLUMNS:
         assert f"`{column}`" in schema, f"column {column} is not documented"
+
+
+def test_every_figure_carries_its_95_percent_interval(reported_run):
+    results = read_json(reported_run / "results.json")
+    entries = [results["baseline"], *results["candidates"]]
+    for entry in entries:
+        q, deltas = entry["quality"], entry["vs_baseline"]
+        low, high = q["intervals"]["accuracy"]
+        assert low < q["accuracy"] < high and high - low > 0.02  # 359 images: points wide
+        low, high = q["intervals"]["ece"]
+        assert low <= q["calibration"]["ece"] <= high
+        low, high = q["intervals"]["mpc"]
+        assert low <= q["corruption"]["mPC"] <= high
+        low, high = deltas["accuracy_drop_points_interval"]
+        assert low <= deltas["accuracy_drop_points"] <= high
+    assert results["baseline"]["vs_baseline"]["accuracy_drop_points_interval"] == [0.0, 0.0]
+    markdown = (reported_run / "report.md").read_text()
+    assert "## Uncertainty" in markdown and "exact (Clopper-Pearson) binomial" in markdown
+    first = entries[1]
+    shown = f"{100 * first['quality']['accuracy']:.2f} [{100 * first['quality']['intervals']['accuracy'][0]:.2f}, "
+    assert shown in markdown
+    with (reported_run / "results.csv").open() as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["accuracy_ci95_low"]) == pytest.approx(
+        results["baseline"]["quality"]["intervals"]["accuracy"][0]
+    )
+
+
+def test_reliability_diagrams_of_every_entry_clean_and_per_severity(reported_run, monkeypatch):
+    from edgeprune.rundir import RunLayout
+    from edgeprune.runs import read_run
+    from edgeprune.tasks.classification import plots
+
+    run = read_run(reported_run)
+    results, decision = run.results, run.decision
+    for entry in results.entries:  # pooled over the 15 benchmark corruptions at each severity
+        by_severity = entry.quality.reliability_by_severity
+        assert sorted(by_severity) == ["1", "2", "3", "4", "5"]
+        assert all(sum(d["counts"]) == 15 * entry.quality.n for d in by_severity.values())
+    drawn = {}
+    monkeypatch.setattr(
+        plots, "save_figure", lambda fig, layout, name, **_: drawn.setdefault(name, fig)
+    )
+    layout = RunLayout(reported_run)
+    plots.reliability_plot(results, decision, layout)
+    plots.reliability_severity_plot(results, decision, layout)
+    titles = [ax.get_title() for ax in drawn["reliability"].axes if ax.get_visible()]
+    for entry in results.entries:  # every entry, each with a histogram of its counts below
+        assert any(t.startswith(entry.name) and f"{entry.quality.n} images" in t for t in titles)
+    histograms = [ax for ax in drawn["reliability"].axes if ax.get_visible() and not ax.get_title()]
+    assert len(histograms) == len(results.entries)
+    assert sum(p.get_height() for p in histograms[0].patches) == results.baseline.quality.n
+    counts = [t.get_text() for t in histograms[0].texts]
+    assert counts and all(c.isdigit() for c in counts)
+    severity_titles = [
+        ax.get_title() for ax in drawn["reliability_severity"].axes if ax.get_title()
+    ]
+    assert len(severity_titles) == 5 * len(results.entries)
 
 
 def _chromium() -> str:

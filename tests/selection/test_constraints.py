@@ -212,3 +212,41 @@ def test_a_check_reads_as_what_was_found_passing_or_failing(sweep):
     for verdict in decision.verdicts:
         for c in verdict.checks:
             assert (" > " in c.text or " < " in c.text) == (not c.ok), c.text
+
+
+def test_limit_at_bound_judges_the_unfavourable_end_of_each_interval(sweep):
+    results, settings = sweep
+    a = results.entry("a")
+    # a loses 0.2 pp on average, but its paired 95 % interval reaches 1.4 pp
+    a.vs_baseline["accuracy_drop_points_interval"] = [-0.6, 1.4]
+    a.vs_baseline["ece_increase_interval"] = [0.001, 0.009]
+    assert decide(results, settings()).chosen == "a"  # the estimate is within 1 pp
+    decision = decide(results, settings(limit_at="bound"))
+    verdict = {v.name: v for v in decision.verdicts}["a"]
+    assert decision.chosen is None and verdict.binding == "accuracy drop"
+    assert (
+        "accuracy drop 1.4 pp > 1 pp allowed (upper 95 % bound; estimate 0.2 pp)" in verdict.reasons
+    )
+    assert decision.settings["limit_at"] == "bound"
+    # a figure without an interval fails under bound, and says why
+    # b has no interval
+    decision = decide(results, settings(limit_at="bound", max_acc_drop=2, max_ece_increase=0.05))
+    reasons = {v.name: v for v in decision.verdicts}["b"].reasons
+    assert any("no 95 % interval was measured" in r for r in reasons), reasons
+    # a minimum reads the low end: mPC 0.79 whose interval starts at 0.77
+    a.quality.intervals["mpc"] = [0.77, 0.81]
+    a.vs_baseline["accuracy_drop_points_interval"] = [-0.6, 0.9]
+    assert decide(results, settings(limit_at="bound", min_mpc=0.78)).chosen is None
+    assert decide(results, settings(limit_at="bound", min_mpc=0.77)).chosen == "a"
+
+
+def test_a_choice_whose_interval_reaches_past_a_limit_is_chosen_with_a_warning(sweep):
+    results, settings = sweep
+    results.entry("a").vs_baseline["accuracy_drop_points_interval"] = [-0.6, 1.4]
+    decision = decide(results, settings())
+    assert decision.chosen == "a"
+    (warning,) = decision.notes["warnings"]
+    assert warning.startswith("a's accuracy drop 0.2 pp (95 % interval -0.6 to 1.4 pp)")
+    assert "not established at 95 %" in warning
+    results.entry("a").vs_baseline["accuracy_drop_points_interval"] = [-0.6, 0.9]
+    assert "warnings" not in decide(results, settings()).notes

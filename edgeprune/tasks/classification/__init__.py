@@ -19,6 +19,7 @@ from edgeprune.tasks.classification.quality import (
     ClassificationQuality,
     CorruptionSummary,
     measure_quality,
+    resampled,
 )
 
 FEATURES = "features"  # the exported feature map feeding global average pooling
@@ -70,6 +71,17 @@ def _chance(entry, results, settings) -> tuple[float | None, str]:
     return _measured(chance_p_value(entry, results))
 
 
+def _ece_increase_interval(entry, results, settings) -> list[float] | None:
+    uncalibrated = getattr(settings, "ece_of", "shipped") == "uncalibrated"
+    if uncalibrated and entry.quality.uncalibrated is not None:
+        return entry.delta("uncalibrated_ece_increase_interval")
+    return entry.delta("ece_increase_interval")
+
+
+def _interval(entry, name: str) -> list[float] | None:
+    return entry.quality.intervals.get(name)
+
+
 LIMITS = (
     Limit(
         "accuracy drop",
@@ -78,8 +90,10 @@ LIMITS = (
         lambda e, r, s: _measured(e.delta("accuracy_drop_points")),
         " pp",
         always=True,
+        interval=lambda e, r, s: e.delta("accuracy_drop_points_interval"),
     ),
-    Limit("accuracy", "min_accuracy", "min", lambda e, r, s: _measured(e.quality.accuracy)),
+    Limit("accuracy", "min_accuracy", "min", lambda e, r, s: _measured(e.quality.accuracy),
+          interval=lambda e, r, s: _interval(e, "accuracy")),
     Limit(
         "chance p-value",
         "max_chance_p",
@@ -87,8 +101,10 @@ LIMITS = (
         _chance,
         long_name="p-value of the accuracy under guessing",
     ),
-    Limit("ECE increase", "max_ece_increase", "max", _ece_increase, always=True),
-    Limit("mPC", "min_mpc", "min", lambda e, r, s: _measured(_corruption(e, "mpc")), group="robustness"),
+    Limit("ECE increase", "max_ece_increase", "max", _ece_increase, always=True,
+          interval=_ece_increase_interval),
+    Limit("mPC", "min_mpc", "min", lambda e, r, s: _measured(_corruption(e, "mpc")), group="robustness",
+          interval=lambda e, r, s: _interval(e, "mpc")),
     Limit("rPC", "min_rpc", "min", lambda e, r, s: _measured(_corruption(e, "rpc")), group="robustness"),
     Limit("HCC", "min_hcc", "min", lambda e, r, s: _measured(_explanation(e, "hcc")), group="explanation"),
     Limit("PE-score", "min_pe", "min", lambda e, r, s: _measured(_explanation(e, "pe")), group="explanation"),
@@ -295,6 +311,20 @@ class ClassificationTask(Task):
             # what the scaling did to this entry itself
             deltas["recalibration_ece_change"] = entry.quality.ece - before.ece
         return deltas
+
+    def replicates(self, outputs, bundle):
+        return resampled(outputs, bundle, self.n_bins)
+
+    def interval_deltas(self, mine, reference):
+        from edgeprune.metrics.intervals import change_interval
+
+        return {
+            "accuracy_drop_points_interval": change_interval(
+                reference["accuracy"], mine["accuracy"], 100
+            ),
+            "ece_increase_interval": change_interval(mine["ece"], reference["ece"]),
+            "mpc_drop_points_interval": change_interval(reference["mpc"], mine["mpc"], 100),
+        }
 
     def primary_score(self, entry) -> float:
         return entry.quality.accuracy

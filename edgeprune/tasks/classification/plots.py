@@ -1,9 +1,10 @@
 """The classification plots, as PNG files under the run's ``plots/`` folder.
 
 Accuracy and ECE against the ratio per method; accuracy and ECE per corruption severity
-against the ratio (the figures of Mitra et al. 2024); reliability diagrams of the baseline
-and the chosen candidate; HCC and PE-score against the ratio; and the side-by-side CAM
-overlays that PE-guided selection asks the user to confirm on (Pachon et al. 2023).
+against the ratio (the figures of Mitra et al. 2024); reliability diagrams with confidence
+histograms of every entry, clean and per corruption severity; HCC and PE-score against the
+ratio; and the side-by-side CAM overlays that PE-guided selection asks the user to confirm
+on (Pachon et al. 2023).
 """
 
 from __future__ import annotations
@@ -87,38 +88,114 @@ def severity_plot(results: RunResults, layout) -> str | None:
     return save_figure(fig, layout, "severity")
 
 
+def _reliability_panel(top, bottom, diagram: dict, title: str, annotate: bool) -> None:
+    """Accuracy per equal-width bin against its mean confidence (``top``), over the
+    confidence histogram (``bottom``): a bin's gap means little when it holds three images,
+    so its count stands below it (written on the bar with ``annotate``)."""
+    edges = np.asarray(diagram["edges"], dtype=float)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    counts = np.asarray(diagram["counts"], dtype=float)
+    accuracy = np.array([np.nan if a is None else a for a in diagram["accuracy"]], dtype=float)
+    confidence = np.array([np.nan if c is None else c for c in diagram["confidence"]], dtype=float)
+    top.bar(centres, np.nan_to_num(accuracy), width=width * 0.9, color="#4c78a8", label="accuracy")
+    top.plot(centres, confidence, "o", color="#e45756", ms=3, label="mean confidence")
+    top.plot([0, 1], [0, 1], "k--", lw=0.8)
+    top.set(xlim=(0, 1), ylim=(0, 1))
+    top.set_xticklabels([])
+    top.set_title(title, fontsize=8)
+    bottom.bar(centres, counts, width=width * 0.9, color="#888888")
+    bottom.set(xlim=(0, 1), ylim=(0, max(counts.max(), 1) * (1.45 if annotate else 1.1)))
+    if annotate:
+        for x, count in zip(centres, counts):
+            if count:
+                bottom.text(x, count, f"{int(count)}", ha="center", va="bottom", fontsize=5.5)
+    for ax in (top, bottom):
+        ax.tick_params(labelsize=6)
+
+
+def _panel_axes(plt, rows: int, columns: int, width: float, height: float):
+    """A grid of (reliability, histogram) pairs, ``axes[row][column]``."""
+    fig = plt.figure(figsize=(width * columns, height * rows))
+    outer = fig.add_gridspec(rows, columns, hspace=0.4, wspace=0.3)
+    axes = []
+    for r in range(rows):
+        row = []
+        for c in range(columns):
+            inner = outer[r, c].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.08)
+            row.append((fig.add_subplot(inner[0]), fig.add_subplot(inner[1])))
+        axes.append(row)
+    return fig, axes
+
+
+def _ece_of(diagram: dict) -> float:
+    counts = np.asarray(diagram["counts"], dtype=float)
+    accuracy = np.asarray(diagram["accuracy"], dtype=float)
+    gaps = np.abs(accuracy - np.asarray(diagram["confidence"], dtype=float))
+    return float(np.nansum(counts * gaps) / max(counts.sum(), 1))
+
+
+def _role(entry: Entry, results: RunResults, decision: Decision) -> str:
+    if entry is results.baseline:
+        return "" if entry.name == "baseline" else " (baseline)"
+    return " (chosen)" if entry.name == decision.chosen else ""
+
+
 def reliability_plot(results: RunResults, decision: Decision, layout) -> str:
-    """Baseline and chosen candidate; with recalibration, uncalibrated beside recalibrated."""
+    """Every entry's reliability diagram on the clean split, with its confidence histogram
+    and per-bin counts; with recalibration, each entry uncalibrated beside recalibrated."""
     plt = pyplot()
-    by_name = {c.name: c for c in results.candidates}
-    other = by_name.get(decision.chosen or "")
-    label = "chosen"
-    if other is None and results.candidates:
-        other, label = max(results.candidates, key=lambda c: c.ratio), "most pruned (none chosen)"
-    panels = [(results.baseline, "baseline")] + ([(other, label)] if other else [])
-    if results.baseline.quality.uncalibrated is not None:
-        panels = [
-            (entry, f"{role}, {kind}", quality)
-            for entry, role in panels
-            for kind, quality in (("uncalibrated", entry.quality.uncalibrated), ("recalibrated", entry.quality))
-        ]  # fmt: skip
-    else:
-        panels = [(entry, role, entry.quality) for entry, role in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4), squeeze=False)
-    for ax, (entry, role, quality) in zip(axes[0], panels):
-        diagram = quality.reliability
-        edges = list(diagram["edges"])
-        centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-        width = edges[1] - edges[0]
-        accuracy = [a if a is not None and a == a else 0.0 for a in diagram["accuracy"]]
-        ax.bar(centres, accuracy, width=width * 0.92, color="#4c78a8", label="accuracy")
-        confidence = [c if c is not None else float("nan") for c in diagram["confidence"]]
-        ax.plot(centres, confidence, "o", color="#e45756", ms=4, label="mean confidence")
-        ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-               title=f"{entry.name} ({role})\nECE {quality.ece:.4f}")  # fmt: skip
-        ax.legend(fontsize=8, loc="upper left")
+    panels = []
+    for entry in results.entries:
+        role = _role(entry, results, decision)
+        if entry.quality.uncalibrated is not None:
+            panels.append((entry.quality.uncalibrated, f"{entry.name}{role}, uncalibrated"))
+            panels.append((entry.quality, f"{entry.name}{role}, recalibrated"))
+        else:
+            panels.append((entry.quality, f"{entry.name}{role}"))
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = _panel_axes(plt, rows, columns, 3.3, 3.4)
+    pairs = [pair for row in axes for pair in row]
+    for index, ((top, bottom), (quality, title)) in enumerate(zip(pairs, panels)):
+        title = f"{title}\nECE {quality.ece:.4f}, {quality.n} images"
+        _reliability_panel(top, bottom, quality.reliability, title, annotate=True)
+        if index % columns == 0:
+            top.set_ylabel("accuracy", fontsize=7)
+            bottom.set_ylabel("images", fontsize=7)
+        if index == 0:
+            top.legend(fontsize=6, loc="upper left")
+    for top, bottom in pairs[len(panels) :]:
+        top.set_visible(False)
+        bottom.set_visible(False)
+    fig.supxlabel("confidence (top-1 softmax, equal-width bins)", fontsize=8)
     return save_figure(fig, layout, "reliability")
+
+
+def reliability_severity_plot(results: RunResults, decision: Decision, layout) -> str | None:
+    """Every entry (a row) at each corruption severity (a column): the reliability diagram of
+    the 15 benchmark corruptions' images pooled, over its confidence histogram."""
+    entries = [e for e in results.entries if e.quality.reliability_by_severity]
+    if not entries:
+        return None
+    plt = pyplot()
+    severities = sorted(entries[0].quality.reliability_by_severity, key=int)
+    fig, axes = _panel_axes(plt, len(entries), len(severities), 2.5, 2.7)
+    for r, entry in enumerate(entries):
+        for c, severity in enumerate(severities):
+            top, bottom = axes[r][c]
+            diagram = entry.quality.reliability_by_severity.get(severity)
+            if diagram is None:
+                top.set_visible(False)
+                bottom.set_visible(False)
+                continue
+            n = int(np.sum(diagram["counts"]))
+            title = f"severity {severity}: pooled ECE {_ece_of(diagram):.3f}, n {n}"
+            _reliability_panel(top, bottom, diagram, title, annotate=False)
+        name = f"{entry.name}{_role(entry, results, decision)}"
+        axes[r][0][0].set_ylabel(f"{name}\naccuracy", fontsize=7)
+        axes[r][0][1].set_ylabel("images", fontsize=7)
+    fig.supxlabel("confidence (top-1 softmax, equal-width bins)", fontsize=8)
+    return save_figure(fig, layout, "reliability_severity")
 
 
 def explanation_plot(results: RunResults, layout) -> str | None:
@@ -232,6 +309,7 @@ def make_plots(results: RunResults, decision: Decision, layout) -> dict[str, str
         "accuracy_ece": accuracy_ece_plot(results, layout) if has_candidates else None,
         "severity": severity_plot(results, layout) if has_candidates else None,
         "reliability": reliability_plot(results, decision, layout),
+        "reliability_severity": reliability_severity_plot(results, decision, layout),
         "explanation": explanation_plot(results, layout) if has_candidates else None,
         "recalibration": recalibration_plot(results, layout),
         "overlays": overlay_plot(results, layout),

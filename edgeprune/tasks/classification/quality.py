@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgeprune.metrics import accuracy, calibration_summary, reliability_diagram, softmax
+from edgeprune.metrics import intervals as ci
+from edgeprune.metrics.corruption import BENCHMARK, SEVERITIES, split_name
 from edgeprune.results.entry import known_and_rest
 from edgeprune.targets.bundle import CLEAN, RESERVED_SPLITS, EvalBundle
 
@@ -96,6 +98,10 @@ class ClassificationQuality:
     reliability: dict  # equal-width bins: edges, counts, accuracy, confidence
     splits: dict[str, dict]  # "<corruption>/<severity>": accuracy, n, the calibration family
     corruption: CorruptionSummary | None = None
+    # 95 % intervals of accuracy (exact binomial), ECE and mPC (bootstrap): Intervals.to_dict
+    intervals: dict = field(default_factory=dict)
+    # "1".."5": the reliability diagram pooled over the benchmark corruptions at that severity
+    reliability_by_severity: dict[str, dict] = field(default_factory=dict)
     # With --recalibrate: the same figures of the artifact before its logits were scaled
     # (this record is then the shipped, recalibrated artifact's).
     uncalibrated: ClassificationQuality | None = None
@@ -125,6 +131,8 @@ class ClassificationQuality:
             splits=data.get("splits") or {},
             corruption=CorruptionSummary.from_dict(corruption) if corruption else None,
             uncalibrated=cls.from_dict(uncalibrated) if uncalibrated else None,
+            intervals=data.get("intervals") or {},
+            reliability_by_severity=data.get("reliability_by_severity") or {},
         )
 
     def to_dict(self) -> dict:
@@ -135,6 +143,8 @@ class ClassificationQuality:
             "reliability": self.reliability,
             "splits": self.splits,
             "corruption": self.corruption.to_dict() if self.corruption else None,
+            "intervals": self.intervals,
+            "reliability_by_severity": self.reliability_by_severity,
         }
         if self.uncalibrated is not None:
             out["uncalibrated"] = self.uncalibrated.to_dict()
@@ -157,10 +167,73 @@ def measure_quality(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: 
             "n": int(len(split_labels)),
             **summary,
         }
+    correct = int(np.sum(logits.argmax(axis=1) == labels))
+    replicates = resampled(outputs, bundle, n_bins)
+    intervals = {
+        "level": ci.LEVEL,
+        "resamples": ci.RESAMPLES,
+        "accuracy": list(ci.binomial_interval(correct, len(labels))),
+        "ece": list(ci.percentile_interval(replicates["ece"])),
+        "mpc": None
+        if replicates["mpc"] is None
+        else list(ci.percentile_interval(replicates["mpc"])),
+        "methods": {
+            "accuracy": "exact (Clopper-Pearson) binomial",
+            "ece": "percentile bootstrap over the test images",
+            "mpc": "percentile bootstrap over the corrupted images, every split resampled jointly",
+        },
+    }
     return ClassificationQuality(
         accuracy=accuracy(logits, labels),
         n=int(len(labels)),
         calibration=Calibration.from_dict(calibration_summary(logits, labels, n_bins)),
         reliability=reliability_diagram(softmax(logits), labels, n_bins),
         splits=splits,
+        intervals=intervals,
+        reliability_by_severity=reliability_by_severity(outputs, bundle, n_bins),
     )
+
+
+def _benchmark_splits(bundle: EvalBundle) -> list[str]:
+    """The benchmark corruptions' splits present at every severity, in benchmark order."""
+    names = set(bundle.splits)
+    present = [c for c in BENCHMARK if all(split_name(c, s) in names for s in SEVERITIES)]
+    return [split_name(c, s) for c in present for s in SEVERITIES]
+
+
+def _correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return (np.asarray(logits).argmax(axis=1) == np.asarray(labels)).astype(np.float64)
+
+
+def resampled(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: int) -> dict:
+    """The bootstrap replicates of accuracy, ECE and mPC (``edgeprune.metrics.intervals``):
+    a fixed function of the outputs, so two entries of one run share their resamples. mPC
+    is None unless every benchmark split holds the same labels in one order (the same
+    images corrupted, as edgeprune and CIFAR-10-C write them)."""
+    labels = bundle.labels(CLEAN)
+    logits = outputs[f"{LOGITS}/{CLEAN}"]
+    out = {
+        "accuracy": ci.resampled_mean(_correct(logits, labels)),
+        "ece": ci.resampled_ece(ci.ece_terms(softmax(logits), labels, n_bins)),
+        "mpc": None,
+    }
+    splits = _benchmark_splits(bundle)
+    if splits:
+        first = bundle.labels(splits[0])
+        if all(np.array_equal(bundle.labels(name), first) for name in splits[1:]):
+            matrix = np.stack([_correct(outputs[f"{LOGITS}/{n}"], first) for n in splits], axis=1)
+            out["mpc"] = ci.resampled_mean(matrix)
+    return out
+
+
+def reliability_by_severity(outputs, bundle: EvalBundle, n_bins: int) -> dict[str, dict]:
+    """Per severity, the reliability diagram of every benchmark corruption's images pooled."""
+    splits = _benchmark_splits(bundle)
+    out = {}
+    for severity in SEVERITIES:
+        names = [n for n in splits if n.endswith(f"/{severity}")]
+        if names:
+            probs = np.concatenate([softmax(outputs[f"{LOGITS}/{n}"]) for n in names])
+            labels = np.concatenate([bundle.labels(n) for n in names])
+            out[str(severity)] = reliability_diagram(probs, labels, n_bins)
+    return out

@@ -46,7 +46,8 @@ CSV_COLUMNS = (
     "accuracy", "accuracy_drop_points", "ece", "ece_increase", "max_calibration_error", "rmsce", "adaptive_ece",
     "classwise_ece", "nll", "brier", "mpc", "rpc", "mce_corruption", "relative_mce", "hcc", "pe",
     "top1_agreement", "max_abs_logit_diff", "recalibration", "temperature", "ece_uncalibrated",
-    "nll_uncalibrated",
+    "nll_uncalibrated", *(f"{figure}_ci95_{end}" for figure in ("accuracy", "accuracy_drop_points", "ece",
+    "ece_increase", "mpc") for end in ("low", "high")),
 )  # fmt: skip
 
 
@@ -73,10 +74,85 @@ def csv_cells(entry: Entry) -> dict[str, object]:
         "temperature": blank((entry.recalibration or {}).get("temperature")),
         "ece_uncalibrated": blank(q.uncalibrated.ece if q.uncalibrated else None),
         "nll_uncalibrated": blank(q.uncalibrated.calibration.nll if q.uncalibrated else None),
+        **_interval_cells("accuracy", q.intervals.get("accuracy")),
+        **_interval_cells("accuracy_drop_points", entry.delta("accuracy_drop_points_interval")),
+        **_interval_cells("ece", q.intervals.get("ece")),
+        **_interval_cells("ece_increase", entry.delta("ece_increase_interval")),
+        **_interval_cells("mpc", q.intervals.get("mpc")),
     }  # fmt: skip
 
 
+def _interval_cells(figure: str, interval: list | None) -> dict[str, object]:
+    low, high = interval or ("", "")
+    return {f"{figure}_ci95_low": low, f"{figure}_ci95_high": high}
+
+
 # ------------------------------------------------------------------ report sections
+
+
+def _interval(value: float | None, interval: list | None, scale: float, fmt: str) -> str:
+    """``85.2 [84.5, 85.9]``: the figure and its 95 % interval (``-`` where not measured)."""
+    if value is None:
+        return "-"
+    shown = format(scale * value + 0.0, fmt)
+    if not interval or any(v is None or v != v for v in interval):
+        return shown
+    low, high = (format(scale * v + 0.0, fmt) for v in interval)
+    return f"{shown} [{low}, {high}]"
+
+
+def uncertainty_section(results: RunResults) -> Section | None:
+    """Every headline figure with its 95 % interval, the changes with paired intervals."""
+    if not results.baseline.quality.intervals:
+        return None  # measured before figures carried intervals, outputs since deleted
+    with_mpc = any(e.quality.mpc is not None for e in results.entries)
+    rows = []
+    for e in results.entries:
+        q, intervals = e.quality, e.quality.intervals
+        is_base = e is results.baseline
+        drop = None if is_base else e.delta("accuracy_drop_points")
+        drop_interval = e.delta("accuracy_drop_points_interval")
+        row = [
+            e.name,
+            _interval(q.accuracy, intervals.get("accuracy"), 100, ".2f"),
+            _interval(
+                None if drop is None else -drop,
+                drop_interval and [-drop_interval[1], -drop_interval[0]],
+                1,
+                "+.2f",
+            ),
+            _interval(q.ece, intervals.get("ece"), 1, ".4f"),
+            _interval(
+                None if is_base else e.delta("ece_increase"),
+                e.delta("ece_increase_interval"),
+                1,
+                "+.4f",
+            ),
+        ]
+        if with_mpc:
+            mpc_drop = e.delta("mpc_drop_points_interval")
+            base_mpc = results.baseline.quality.mpc
+            change = (
+                None if is_base or q.mpc is None or base_mpc is None else 100 * (q.mpc - base_mpc)
+            )
+            row += [
+                _interval(q.mpc, intervals.get("mpc"), 100, ".1f"),
+                _interval(change, mpc_drop and [-mpc_drop[1], -mpc_drop[0]], 1, "+.2f"),
+            ]
+        rows.append(row)
+    headers = ["entry", "accuracy %", "change pp", "ECE", "ECE change"]
+    if with_mpc:
+        headers += ["mPC %", "mPC change pp"]
+    base = results.baseline.quality
+    text = (
+        f"Each figure with its 95 % confidence interval in brackets. Accuracy: exact (Clopper-Pearson) "
+        f"binomial over the {base.n} test images (one image is {100 / base.n:.2f} points). ECE, mPC and "
+        f"every change against the baseline: percentile bootstrap, {base.intervals.get('resamples')} "
+        "resamples of the test images; a change is paired (both models scored on the same resamples), "
+        "so it is narrower than the two intervals side by side. A limit holds at 95 % only where the "
+        "whole interval is on its side: `--limit-at bound` selects on that."
+    )
+    return Section("Uncertainty", [text, Table(headers, rows)])
 
 
 def calibration_section(results: RunResults, plots: dict[str, str]) -> Section:
@@ -94,7 +170,11 @@ def calibration_section(results: RunResults, plots: dict[str, str]) -> Section:
         Table(headers, rows),
     ]
     for key, caption in (("accuracy_ece", "Accuracy and ECE against the pruning ratio, per method."),
-                         ("reliability", "Reliability diagrams of the baseline and the chosen candidate.")):  # fmt: skip
+                         ("reliability", "Reliability diagrams of every entry on the clean test split: accuracy (blue) "
+                          "and mean confidence (red) per bin, the confidence histogram below (images per bin "
+                          "written above each bar)."),
+                         ("reliability_severity", "Reliability diagrams per corruption severity (the 15 benchmark "
+                          "corruptions' images pooled), every entry a row, the confidence histogram below each.")):  # fmt: skip
         if key in plots:
             blocks.append(Figure(plots[key], caption))
     return Section("Calibration of the deployed artifact", blocks)
@@ -266,6 +346,7 @@ def _cam_name(method: str) -> str:
 
 def report_sections(results: RunResults, decision: Decision, plots: dict[str, str]) -> list:
     sections = [
+        uncertainty_section(results),
         calibration_section(results, plots),
         recalibration_section(results, decision, plots),
         corruption_section(results, plots),
