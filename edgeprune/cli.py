@@ -16,7 +16,14 @@ from pathlib import Path
 
 from edgeprune import __version__
 from edgeprune.allocator import keep_freed_memory
-from edgeprune.config import FIELDS, RunConfig, build_config, full_help, read_config_file
+from edgeprune.config import (
+    FIELDS,
+    QUICK_PRESET,
+    RunConfig,
+    build_config,
+    full_help,
+    read_config_file,
+)
 from edgeprune.config.run_config import MAX_SEED
 from edgeprune.errors import EdgepruneError
 
@@ -102,7 +109,19 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from edgeprune.progress import Progress
 
     file_values = read_config_file(args.config) if args.config else {}
-    config = build_config(file_values, _flag_values(args))
+    flags = _flag_values(args)
+    if args.quick:  # the preset under the config file and the flags: what they set wins
+        file_values = {**QUICK_PRESET, **file_values}
+        if "out" not in file_values and "out" not in flags:
+            flags["out"] = str(build_config(file_values, flags).run_dir) + "-quick"
+    config = build_config(file_values, flags)
+    if args.dry_run:
+        from edgeprune.dry_run import describe
+        from edgeprune.pipeline import resolve
+
+        progress = Progress(quiet=args.quiet)
+        print("\n".join(describe(resolve(config, progress), progress)))
+        return 0
     results, decision = compress(config, Progress(quiet=args.quiet))
     _print_decision(results, decision)
     print(
@@ -181,8 +200,26 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
         raise EdgepruneError("--input-size must be >= 0 (0: the dataset's default)")
     if args.frost_textures:
         texture_files(Path(args.frost_textures).expanduser())  # a typo fails before any work
-    check_folder(args.out, "corrupted-set folder")
+    if (args.data is None) == (args.images is None):
+        raise EdgepruneError(
+            "corrupt takes --data (a labelled dataset's test split) or --images (a plain folder)"
+        )
     progress = Progress(quiet=args.quiet)
+    if args.images is not None:
+        from edgeprune.data.plain_folder import corrupt_folder
+
+        check_folder(args.out, "corrupted-image folder")
+        count = corrupt_folder(
+            Path(args.images).expanduser(), args.out, names, args.seed, args.input_size,
+            args.limit, args.frost_textures or None, progress,
+        )  # fmt: skip
+        size = f"{args.input_size}x{args.input_size}" if args.input_size else "each at its own size"
+        print(
+            f"{args.out}: {len(names)} corruptions x 5 severities x {count} images ({size}), "
+            "as <corruption>/<severity>/<name>.png"
+        )
+        return 0
+    check_folder(args.out, "corrupted-set folder")
     dataset = load_dataset(args.data, args.input_size or None, args.seed)
     chosen = dataset.test.take(balanced_subset(dataset.test.labels, args.limit))
     images, labels = chosen.images, chosen.labels
@@ -314,6 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="TOML file with the same keys as these flags (flags win) (default: none)"
     )
     compress.add_argument("--quiet", action="store_true", help="no progress lines")
+    compress.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and check everything (data, model, checkpoint, corruptions, run "
+        "directory, device), print the plan, write nothing",
+    )
+    compress.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first look in well under a minute on the demo: "
+        + ", ".join(f"--{k} {v}" for k, v in QUICK_PRESET.items())
+        + "; into <default run directory>-quick; flags and --config still win",
+    )
     _add_config_flags(compress)
     compress.set_defaults(handler=cmd_compress)
 
@@ -344,9 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     corrupt = sub.add_parser(
-        "corrupt", help="write a CIFAR-10-C-layout corrupted copy of a dataset's test split"
+        "corrupt",
+        help="write a CIFAR-10-C-layout corrupted copy of a dataset's test split, or corrupt a "
+        "plain folder of images",
     )
-    corrupt.add_argument("--data", required=True, help="digits | cifar10:<dir> | imagefolder:<dir>")
+    corrupt.add_argument(
+        "--data",
+        help="a labelled dataset whose test split is corrupted, in the CIFAR-10-C layout: "
+        "digits | cifar10:<dir> | imagefolder:<dir> | fashion-mnist[:<dir>] (default: none)",
+    )
+    corrupt.add_argument(
+        "--images",
+        help="or a plain folder of unlabelled images: every image, at its own size unless "
+        "--input-size, written as <corruption>/<severity>/<name>.png (default: none)",
+    )
     corrupt.add_argument(
         "--out", required=True, type=Path, help="output folder (resumable per corruption)"
     )
@@ -354,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         default=None,
-        help="corrupt N test images, each class its share (default: all of them)",
+        help="corrupt N test images, each class its share (--images: the first N by path) "
+        "(default: all of them)",
     )
     corrupt.add_argument(
         "--corruptions", default="", help="comma-separated names (default: all 19)"
@@ -369,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size",
         type=int,
         default=0,
-        help="resize images first (default: 0, the dataset's size)",
+        help="resize images first (--images: a centre square of this side) (default: 0, the "
+        "dataset's size, or each image's own)",
     )
     corrupt.add_argument(
         "--frost-textures", default="", help="folder of frost images (default: procedural)"

@@ -49,12 +49,15 @@ def _bundle(request: ArtifactEvaluation, progress: Progress) -> EvalBundle:
     data = request.config.data
     if not request.from_data:
         raise EdgepruneError("evaluate needs --bundle (a run's bundle folder) or --data")
+    from edgeprune.data.corruption_source import check_corruptions, parse_corruption_source
     from edgeprune.data.datasets import load_configured
     from edgeprune.pipeline import prepare_bundle
 
     progress(f"loading data {data.data}")
     dataset = load_configured(data)
-    return prepare_bundle(request.config, dataset, RunLayout(request.out), progress)
+    source = parse_corruption_source(data.corruptions, dataset.image_shape, len(dataset.test))
+    check_corruptions(source, dataset)
+    return prepare_bundle(request.config, dataset, RunLayout(request.out), source, progress)
 
 
 def evaluate_artifact_file(request: ArtifactEvaluation, progress: Progress) -> Entry:

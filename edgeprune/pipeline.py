@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios, read_config_file
 from edgeprune.data.corruption_source import (
+    CorruptionSource,
     check_corruptions,
     parse_corruption_source,
     prepare_corruptions,
@@ -41,6 +42,7 @@ from edgeprune.measure import (
     Variant,
     VariantInputs,
     build_variant,
+    built_sparse,
     device_job,
     estimator_for,
     export_fp32,
@@ -111,17 +113,26 @@ def channel_multiple(config: RunConfig, target: TargetProfile) -> int:
     return config.prune.round_to or target.features.channel_multiple
 
 
-def open_run_dir(
-    config: RunConfig, held: contextlib.ExitStack, round_to: int | None = None
-) -> RunLayout:
-    """Create the run directory, or check that an existing one was made compatibly; its
-    lock is held until ``held`` closes, so a second process on it fails with one line.
+def check_run_dir(
+    config: RunConfig, layout: RunLayout, round_to: int | None = None, sparse_2_4: bool = False
+) -> list[str]:
+    """Whether ``config`` may run in ``layout``, writing nothing: an existing directory made
+    with other result-determining settings is refused when it holds work; returns those
+    changed settings otherwise (a corrected rerun of a run that stopped before any work).
 
     ``round_to`` is the channel multiple this run prunes to (``--round-to``, else the
     target's): another target can change it without changing any option, and finished
-    candidates pruned to another multiple must not be kept as if they were this run's."""
-    layout = RunLayout(config.run_dir)
-    held.enter_context(hold(layout.root))
+    candidates pruned to another multiple must not be kept as if they were this run's.
+    ``sparse_2_4``: whether the target runs 2:4 sparse kernels, which decides how a
+    semi-structured candidate's engines are built; engines built otherwise are refused too."""
+    other_sparsity = _built_for_another_sparsity(layout, sparse_2_4)
+    if other_sparsity:
+        raise EdgepruneError(
+            f"{layout.root} holds engines built {'without' if sparse_2_4 else 'with'} 2:4 sparse "
+            f"kernels ({', '.join(other_sparsity)}); this run's target (--target "
+            f"{config.device.target}) {'runs' if sparse_2_4 else 'does not run'} them: use "
+            "another --out, or the target they were built for"
+        )
     if round_to is not None:
         other = _pruned_to_another_multiple(layout, round_to)
         if other:
@@ -132,21 +143,36 @@ def open_run_dir(
                 f"{config.prune.round_to or 'from the target'}): use another --out, or the "
                 "target or --round-to they were made for"
             )
-    if layout.config.exists():
-        stored = read_config_file(layout.config)
-        changed = []
-        for key in RESULT_KEYS:
-            # A key added since the run was made: it ran with the option's default.
-            before = _normalise(stored.get(key, FIELDS[key].default))
-            if before != _normalise(config.value(key)):
-                changed.append(f"{key} = {before!r} (now {config.value(key)!r})")
-        if changed and _holds_work(layout):
-            raise EdgepruneError(
-                f"{layout.root} was made with different settings: {'; '.join(changed)}; "
-                "use another --out, or delete that directory to start over"
-            )
-        if changed:  # a corrected rerun of a run that stopped before any model or result:
-            shutil.rmtree(layout.bundle, ignore_errors=True)  # its bundle may be of other data
+    if not layout.config.exists():
+        return []
+    stored = read_config_file(layout.config)
+    changed = []
+    for key in RESULT_KEYS:
+        # A key added since the run was made: it ran with the option's default.
+        before = _normalise(stored.get(key, FIELDS[key].default))
+        if before != _normalise(config.value(key)):
+            changed.append(f"{key} = {before!r} (now {config.value(key)!r})")
+    if changed and _holds_work(layout):
+        raise EdgepruneError(
+            f"{layout.root} was made with different settings: {'; '.join(changed)}; "
+            "use another --out, or delete that directory to start over"
+        )
+    return changed
+
+
+def open_run_dir(
+    config: RunConfig,
+    held: contextlib.ExitStack,
+    round_to: int | None = None,
+    sparse_2_4: bool = False,
+) -> RunLayout:
+    """Create the run directory, or check that an existing one was made compatibly
+    (:func:`check_run_dir`); its lock is held until ``held`` closes, so a second process on
+    it fails with one line."""
+    layout = RunLayout(config.run_dir)
+    held.enter_context(hold(layout.root))
+    if check_run_dir(config, layout, round_to, sparse_2_4):  # a corrected rerun, no work yet:
+        shutil.rmtree(layout.bundle, ignore_errors=True)  # its bundle may be of other data
     write_text(  # the folder exists: hold() made it to put its lock there
         layout.config,
         f"# edgeprune run configuration; reuse with: edgeprune compress --config {layout.config}\n"
@@ -183,14 +209,51 @@ def _pruned_to_another_multiple(layout: RunLayout, round_to: int) -> dict[int, s
     return {m: ", ".join(names) for m, names in found.items()}
 
 
+def _built_for_another_sparsity(layout: RunLayout, sparse_2_4: bool) -> list[str]:
+    """Variants of ``layout`` whose engines were built with 2:4 sparse kernels where this
+    target builds them dense, or the other way round (a semi-structured candidate's engine
+    is built sparse exactly where the target runs 2:4 sparsity)."""
+    found = []
+    if not layout.root.is_dir():
+        return found
+    for folder in sorted(p for p in layout.root.iterdir() if p.is_dir()):
+        info_path = layout.entry(folder.name).variant_info
+        if not info_path.is_file():
+            continue
+        sparse = built_sparse(read_json(info_path))
+        base = layout.entry(folder.name.split("@")[0]).metrics
+        semi = base.is_file() and read_json(base).get("kind") == "semi-structured"
+        if sparse is not None and sparse != (semi and sparse_2_4):
+            found.append(folder.name)
+    return found
+
+
 def _normalise(value: object) -> object:
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -> Workspace:
-    """Resolve target, data and model; write the eval bundle once. The run directory stays
-    locked until ``held`` closes."""
-    # Names and paths are checked before the run directory is touched.
+@dataclass
+class Plan:
+    """Everything a run resolves and validates before it writes anything."""
+
+    config: RunConfig
+    target: TargetProfile
+    task: Task
+    variants: list[Variant]
+    runtime: str
+    device: str | None
+    dataset: ImageDataset
+    spec: ModelSpec
+    corruptions: CorruptionSource
+
+    @property
+    def round_to(self) -> int:
+        return channel_multiple(self.config, self.target)
+
+
+def resolve(config: RunConfig, progress: Progress) -> Plan:
+    """Resolve target, runtime, data, model and corruptions and check each, writing nothing:
+    every mistake that can be found before the run directory exists is found here."""
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
     variants, runtime = plan_variants(config.export.precisions, config.export.runtime, target)
@@ -221,8 +284,22 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         config.data.corruptions, dataset.image_shape, len(dataset.test)
     )
     check_corruptions(source, dataset)  # a folder that does not fit fails before any write
-    layout = open_run_dir(config, held, channel_multiple(config, target))
-    bundle = prepare_bundle(config, dataset, layout, progress)
+    check_run_dir(
+        config,
+        RunLayout(config.run_dir),
+        channel_multiple(config, target),
+        target.features.sparsity_2_4,
+    )
+    return Plan(config, target, task, variants, runtime, device, dataset, spec, source)
+
+
+def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -> Workspace:
+    """Resolve and check everything (:func:`resolve`), then open the run directory and
+    write the eval bundle once. The run directory stays locked until ``held`` closes."""
+    plan = resolve(config, progress)
+    target, task, dataset = plan.target, plan.task, plan.dataset
+    layout = open_run_dir(config, held, plan.round_to, plan.target.features.sparsity_2_4)
+    bundle = prepare_bundle(config, dataset, layout, plan.corruptions, progress)
     job = device_job(config.measure, task, config.explain.explain_images or None, explain=True)
     setup = MeasureSetup(
         task=task,
@@ -232,18 +309,23 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         export=ExportSettings(opset=config.export.opset, cleanup=config.export.onnx_cleanup),
         normalize=Normalizer(dataset.mean, dataset.std),
         explanation=task.explanation_settings(config.explain),
-        device=device,
+        device=plan.device,
         ssh_options=config.device.ssh_options,
         parity_tolerance=(config.export.parity_atol, config.export.parity_rtol),
         recalibration=config.export.recalibrate,
     )
+    h, w, c = dataset.image_shape
     progress(
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes"
     )
-    if variants:
-        progress(f"precision variants: {', '.join(v.suffix for v in variants)} ({runtime})")
-    return Workspace(config, layout, target, task, dataset, spec, setup, progress, variants)
+    if plan.variants:
+        progress(
+            f"precision variants: {', '.join(v.suffix for v in plan.variants)} ({plan.runtime})"
+        )
+    return Workspace(
+        config, layout, target, task, dataset, plan.spec, setup, progress, plan.variants
+    )
 
 
 def check_model_fits(spec: ModelSpec, weights: str, task) -> None:
@@ -266,7 +348,11 @@ def check_model_fits(spec: ModelSpec, weights: str, task) -> None:
 
 
 def prepare_bundle(
-    config: RunConfig, dataset: ImageDataset, layout: RunLayout, progress: Progress
+    config: RunConfig,
+    dataset: ImageDataset,
+    layout: RunLayout,
+    source: CorruptionSource,
+    progress: Progress,
 ) -> EvalBundle:
     """The eval bundle: the clean test split plus its corrupted versions, written once.
 
@@ -282,7 +368,6 @@ def prepare_bundle(
     arrays = {CLEAN: (test.images, test.labels)}
     if config.export.recalibrate != NONE:  # what the logit scaling is fitted on
         arrays[VALIDATION] = (dataset.val.images, dataset.val.labels)
-    source = parse_corruption_source(data.corruptions, dataset.image_shape, len(dataset.test))
     if source.kind != "none":
         progress(f"corruptions: {source.describe()}")
     splits, info = prepare_corruptions(

@@ -205,6 +205,59 @@ def test_another_target_with_another_channel_multiple_is_refused(fast_run, fast_
     assert _snapshot(fast_run) == before
 
 
+def test_dry_run_finds_every_bad_input_the_run_would(
+    fast_run, fast_flags, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = _snapshot(fast_run)
+    for i, (label, (flags, message)) in enumerate(_bad_inputs(tmp_path).items()):
+        out = tmp_path / f"dry{i}"
+        assert main(["compress", "--dry-run", "--out", str(out), *fast_flags, *flags]) == 2, label
+        assert message in capsys.readouterr().err, label
+        assert not out.exists(), label
+    code = main(
+        ["compress", "--dry-run", "--out", str(fast_run), *fast_flags, "--finetune-epochs", "9"]
+    )
+    assert code == 2 and "was made with different settings" in capsys.readouterr().err
+    assert _snapshot(fast_run) == before
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(fast_run, fast_flags, tmp_path, capsys):
+    out = tmp_path / "new"
+    assert main(["compress", "--dry-run", "--out", str(out), *fast_flags]) == 0
+    plan = capsys.readouterr().out
+    assert not out.exists()
+    assert f"run directory: {out} (new)" in plan
+    assert (
+        "candidates (2): l1-filter-0.25, l1-filter-0.50; l1-filter, fine-tuned 1 epoch each" in plan
+    )
+    assert "model: small-resnet, trained 4 epochs" in plan
+    assert "to do: baseline, l1-filter-0.25, l1-filter-0.50" in plan
+    before = _snapshot(fast_run)  # a finished run: what is kept, nothing to do, untouched
+    assert main(["compress", "--dry-run", "--out", str(fast_run), *fast_flags]) == 0
+    plan = capsys.readouterr().out
+    assert "finished and kept: baseline, l1-filter-0.25, l1-filter-0.50" in plan
+    assert "to do: nothing" in plan
+    assert _snapshot(fast_run) == before
+
+
+def test_quick_is_a_preset_under_the_flags_with_its_own_run_directory(
+    tmp_path, capsys, monkeypatch
+):
+    from edgeprune.config import QUICK_PRESET
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["compress", "--quick", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "runs/small-resnet-digits-l1-filter-quick (new)" in plan
+    assert f"trained {QUICK_PRESET['train-epochs']} epochs" in plan
+    assert f"candidates (1): l1-filter-{float(QUICK_PRESET['ratios']):.2f}" in plan
+    assert "100 images per corruption and severity" in plan
+    assert main(["compress", "--quick", "--dry-run", "--ratios", "0.3,0.6", "--out", "mine"]) == 0
+    plan = capsys.readouterr().out
+    assert "run directory: mine (new)" in plan and "candidates (2)" in plan
+
+
 def test_console_script_prints_no_traceback(tmp_path):
     script = Path(sys.executable).with_name("edgeprune")
     done = subprocess.run(

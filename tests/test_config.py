@@ -206,3 +206,32 @@ def test_a_corrected_rerun_of_a_run_that_made_nothing_proceeds(tmp_path):
     (run / "baseline" / "metrics.json").write_text("{}")  # a finished entry: protected again
     with pytest.raises(EdgepruneError, match="was made with different settings"):
         open_run_dir_once(build_config({}, {"out": str(run), "corruptions": "generate:5"}))
+
+
+def test_engines_built_for_another_target_sparsity_are_refused(tmp_path):
+    """A semi-structured candidate's TensorRT engines are built with 2:4 sparse kernels
+    exactly where the target runs them: a rerun for a target that does not (or does) kept
+    them as "finished earlier" although this target would build them otherwise."""
+    from edgeprune.files import write_json
+    from edgeprune.pipeline import check_run_dir
+    from edgeprune.rundir import RunLayout
+
+    config = build_config({}, {"out": str(tmp_path / "run"), "method": "2:4"})
+    layout = RunLayout(config.run_dir)
+    write_json(layout.entry("2of4-0.50").metrics, {"kind": "semi-structured"})
+    write_json(layout.entry("baseline").metrics, {"kind": "unpruned"})
+    write_json(layout.entry("2of4-0.50@trt-fp16").variant_info,
+               {"runtime": "tensorrt", "artifact": "model.orin.trt10.fp16.sparse.engine"})  # fmt: skip
+    write_json(layout.entry("baseline@trt-fp16").variant_info,
+               {"runtime": "tensorrt", "artifact": "model.orin.trt10.fp16.engine", "sparse_weights": False})  # fmt: skip
+    write_json(layout.entry("baseline@int8").variant_info,
+               {"runtime": "onnxruntime", "artifact": "model.onnx"})  # fmt: skip
+    assert check_run_dir(config, layout, sparse_2_4=True) == []  # the target it was built for
+    with pytest.raises(
+        EdgepruneError, match=r"engines built with 2:4 sparse kernels \(2of4-0.50@trt-fp16\)"
+    ):
+        check_run_dir(config, layout, sparse_2_4=False)
+    write_json(layout.entry("2of4-0.50@trt-fp16").variant_info,
+               {"runtime": "tensorrt", "artifact": "model.x.engine", "sparse_weights": False})  # fmt: skip
+    with pytest.raises(EdgepruneError, match="built without 2:4 sparse kernels"):
+        check_run_dir(config, layout, sparse_2_4=True)

@@ -206,6 +206,14 @@ def _read_manifest(folder: Path) -> dict:
     return manifest
 
 
+def recorded_source(folder: Path) -> dict:
+    """What edgeprune recorded of the images a folder was made from (``images``: their
+    content digest, ``labels``, ``count``); empty for a folder it did not write."""
+    if not (folder / META_FILE).exists():
+        return {}
+    return _read_manifest(folder).get("source", {})
+
+
 def _is_finished(folder: Path, name: str, recipe: dict, manifest: dict) -> bool:
     record = manifest.get("files", {}).get(name)
     path = folder / f"{name}.npy"

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.data.corrupted_sets import LABELS_FILE, corrupted_splits, write_corrupted_set
+from edgeprune.data.corrupted_sets import (
+    LABELS_FILE,
+    corrupted_splits,
+    recorded_source,
+    write_corrupted_set,
+)
 from edgeprune.data.datasets import ImageDataset, balanced_subset
 from edgeprune.errors import EdgepruneError
+from edgeprune.files import array_digest
 from edgeprune.registry import Registry
 from edgeprune.targets.bundle import Split
 
@@ -115,17 +121,29 @@ def check_corruptions(
     source: CorruptionSource, dataset: ImageDataset
 ) -> tuple[list[Split], list[str]]:
     """Read-only checks of a corrupted folder given with ``cifar10-c:`` against the data: its
-    layout, its files and that its labels are the test split's, in order. Returns its splits
-    and missing corruptions; ``prepare`` calls it before anything is written."""
+    layout, its files, and that it holds the test split's images: all of them in order (the
+    real CIFAR-10-C, ``edgeprune corrupt``), or the class-balanced subset that
+    ``edgeprune corrupt --limit N`` takes of them. Where edgeprune wrote the folder, its
+    record of the images' content must match too. Returns its splits and missing
+    corruptions; ``prepare`` calls it before anything is written."""
     if source.kind != "folder":
         return [], []
     splits, missing = corrupted_splits(source.folder, dataset.image_shape)
     labels = np.load(source.folder / LABELS_FILE, mmap_mode="r")
-    n = len(labels) // 5
-    if n != len(dataset.test) or not np.array_equal(np.asarray(labels[:n]), dataset.test.labels):
+    n, test = len(labels) // 5, dataset.test
+    index = balanced_subset(test.labels, n) if n <= len(test) else None
+    if index is None or not np.array_equal(np.asarray(labels[:n]), test.labels[index]):
         raise EdgepruneError(
-            f"{source.folder}: its labels do not match the test split of the data ({len(dataset.test)} images); "
-            "a CIFAR-10-C folder must be made from the same test set, in the same order"
+            f"{source.folder}: its labels ({n} images per severity) match neither the test split of "
+            f"the data ({len(test)} images, in order) nor the class-balanced subset of {n} that "
+            "edgeprune corrupt --limit takes of it: make it from the same data (and --seed, "
+            "--input-size)"
+        )
+    recorded = recorded_source(source.folder).get("images")
+    if recorded and recorded != array_digest(test.images[index]):
+        raise EdgepruneError(
+            f"{source.folder} was made from other images than this data's test split (the "
+            "labels agree, the pixels do not: another --input-size, --seed or copy of the data?)"
         )
     return splits, missing
 

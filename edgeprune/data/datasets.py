@@ -314,20 +314,24 @@ def load_idx(argument: str, input_size: int | None, seed: int) -> ImageDataset:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
 
 
+def square(im: Image.Image, size: int) -> Image.Image:
+    """The shorter side scaled to ``size``, then the centre ``size`` x ``size`` crop."""
+    scale = size / min(im.size)
+    im = im.resize(
+        (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+        Image.BILINEAR,
+    )
+    left, top = (im.width - size) // 2, (im.height - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
 def _read_folder(root: Path, classes: list[str], size: int) -> Split:
     images, labels = [], []
     for label, cls in enumerate(classes):
         for path in sorted((root / cls).rglob("*")):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            im = open_rgb(path)
-            scale = size / min(im.size)  # shorter side to size, then centre crop
-            im = im.resize(
-                (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
-                Image.BILINEAR,
-            )
-            left, top = (im.width - size) // 2, (im.height - size) // 2
-            images.append(np.asarray(im.crop((left, top, left + size, top + size))))
+            images.append(np.asarray(square(open_rgb(path), size)))
             labels.append(label)
     if not images:
         return Split(np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int64))

@@ -124,6 +124,15 @@ class VariantInputs:
     sparse_weights: bool = False  # TensorRT: allow 2:4 sparse kernels (the target benefits)
 
 
+def built_sparse(info: dict) -> bool | None:
+    """Whether a variant's ``variant.json`` says its engine was built with 2:4 sparse
+    kernels allowed (None: an artifact no builder made, an ONNX file)."""
+    if "sparse_weights" in info:
+        return bool(info["sparse_weights"])
+    artifact = str(info.get("artifact", ""))
+    return ".sparse." in artifact if artifact.endswith(".engine") else None
+
+
 def build_variant(
     base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: VariantInputs | None
 ) -> Artifact:
@@ -185,7 +194,8 @@ def _build(base: EntryLayout, layout: EntryLayout, variant: Variant, inputs: Var
         artifact = source
     else:  # e.g. a TensorRT engine built from it
         artifact, record = import_object(builder)(_request(base, layout, variant, inputs, source))
-        info.update(record)
+        # a run directory is checked against it: another target may not build it so
+        info.update({**record, "sparse_weights": inputs.sparse_weights})
     info["artifact"] = artifact.name
     if base.cam_head.exists():  # the same linear head explains the variant's feature maps
         shutil.copyfile(base.cam_head, layout.cam_head)

@@ -70,6 +70,7 @@ def test_corrupt_with_a_limit_takes_every_class(folder_by_class, tmp_path):
 
 def test_a_run_bundle_corrupts_and_explains_every_class(folder_by_class, tmp_path):
     from edgeprune.config import build_config
+    from edgeprune.data.corruption_source import parse_corruption_source
     from edgeprune.data.datasets import load_configured
     from edgeprune.pipeline import prepare_bundle
     from edgeprune.progress import Progress
@@ -85,7 +86,12 @@ def test_a_run_bundle_corrupts_and_explains_every_class(folder_by_class, tmp_pat
     )
     dataset = load_configured(config.data)
     assert len(set(dataset.test.labels[: len(dataset.test) // 3])) == 1  # stored by class
-    bundle = prepare_bundle(config, dataset, RunLayout(tmp_path / "run"), Progress(quiet=True))
+    source = parse_corruption_source(
+        config.data.corruptions, dataset.image_shape, len(dataset.test)
+    )
+    bundle = prepare_bundle(
+        config, dataset, RunLayout(tmp_path / "run"), source, Progress(quiet=True)
+    )
     clean = np.asarray(bundle.labels(CLEAN))
     assert sorted(clean) == sorted(dataset.test.labels)  # every test image, reordered
     assert len(set(clean[:3])) == 3  # the first images (those explained) span the classes

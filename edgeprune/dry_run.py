@@ -1,0 +1,72 @@
+"""``edgeprune compress --dry-run``: the plan of a run, resolved and validated, in words.
+
+Everything :func:`edgeprune.pipeline.resolve` checks is checked (names, paths, the
+checkpoint against the model, the model against the data, the corrupted folder, the run
+directory against its settings, the device over SSH); nothing is written, trained or run.
+"""
+
+from __future__ import annotations
+
+from edgeprune.pipeline import Plan, sweep_ratios
+from edgeprune.progress import Progress, silent
+from edgeprune.rundir import BASELINE, RunLayout, candidate_name
+from edgeprune.selection.limits import limits_for
+
+
+def _finished(layout: RunLayout, name: str) -> bool:
+    return layout.entry(name).metrics.is_file()
+
+
+def describe(plan: Plan, progress: Progress = silent) -> list[str]:
+    """The lines ``--dry-run`` prints: where, on what, which candidates, what is kept."""
+    config, target, dataset = plan.config, plan.target, plan.dataset
+    layout = RunLayout(config.run_dir)
+    method = config.prune.method
+    names = [candidate_name(method, r) for r in sweep_ratios(config, progress)]
+    entries = [BASELINE, *names]
+    finished = [n for n in entries if _finished(layout, n)]
+    if not layout.root.exists():
+        where = f"{layout.root} (new)"
+    elif finished:
+        where = f"{layout.root} (exists; finished and kept: {', '.join(finished)})"
+    else:
+        where = f"{layout.root} (exists, no finished entry: made again)"
+    h, w, c = dataset.image_shape
+    train = config.train
+    if train.weights:
+        model = f"{plan.spec.name} from {train.weights}" + (
+            f", adapted {_epochs(train.adapt_epochs)}" if train.adapt_epochs else ", used as it is"
+        )
+    else:
+        model = f"{plan.spec.name}, trained {_epochs(train.train_epochs)}"
+    variants = ", ".join(v.suffix for v in plan.variants) or "none"
+    to_do = [n for n in entries if n not in finished]
+    measure = config.measure
+    limits = ", ".join(
+        f"{limit.label} {value:g}{limit.unit}"
+        for limit in limits_for(plan.task)
+        if (value := limit.limit_from(config.select)) is not None
+    )
+    explain = config.explain.explain_images or len(dataset.test)
+    return [
+        "dry run: everything resolved and checked; nothing written, trained or run",
+        f"run directory: {where}",
+        f"target: {target.name} ({target.runtime.default} {measure.precision or target.runtime.precision} "
+        f"estimates; channels pruned to multiples of {plan.round_to}); artifacts run by "
+        f"{plan.runtime} {'on ' + plan.device if plan.device and plan.device != 'local' else 'here'}",
+        f"data: {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
+        f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes",
+        f"model: {model}",
+        f"corruptions: {plan.corruptions.describe()}",
+        f"candidates ({len(names)}): {', '.join(names)}; {method}, fine-tuned "
+        f"{_epochs(train.finetune_epochs)} each; precision variants: {variants}",
+        f"explanations: {explain} images per entry; latency: batch 1 and {measure.latency_batch}, "
+        f"{measure.latency_iterations} iterations after {measure.latency_warmup} warm-up",
+        f"selection: {config.select.select_by}, objective {config.select.objective}; {limits}; "
+        f"limits judged on the {config.select.limit_at}",
+        f"to do: {', '.join(to_do) if to_do else 'nothing (every entry finished); the report is written again'}",
+    ]
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
