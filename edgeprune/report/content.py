@@ -52,7 +52,9 @@ def decision_section(results, decision, plots: dict[str, str], task) -> Section:
         )
     rows = summary_rows(results, decision, task)
     blocks += [
-        Table(list(rows[0]), [list(r.values()) for r in rows]),
+        Table(
+            list(rows[0]), [list(r.values()) for r in rows], align="ll" + "r" * (len(rows[0]) - 2)
+        ),
         "`*` marks the chosen candidate.",
     ]
     return Section("Decision", blocks)

@@ -18,12 +18,19 @@ p { margin: 8px 0; } code { background: #eef1f4; padding: 1px 4px; border-radius
 .decision { background: #eef6ee; border-left: 4px solid #3b8a3e; padding: 8px 12px; }
 .scroll { overflow-x: auto; margin: 10px 0; }
 table { border-collapse: collapse; font-size: 12.5px; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #e4e7eb; white-space: nowrap; }
-th { background: #f0f2f5; text-align: left; position: sticky; top: 0; }
+th, td { padding: 4px 6px; border-bottom: 1px solid #e4e7eb; white-space: nowrap; }
+th { background: #f0f2f5; text-align: left; position: sticky; top: 0; white-space: normal; vertical-align: bottom; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+td.l + td.l { white-space: normal; min-width: 7em; } /* words may wrap, names and numbers not */
 figure { margin: 14px 0; } figure img { max-width: 100%; height: auto; border: 1px solid #e4e7eb; }
 figcaption { font-size: 12.5px; color: #55606d; margin-top: 4px; }
 nav { font-size: 12.5px; margin: 8px 0 0; } nav a { margin-right: 12px; color: #2457a6; text-decoration: none; }
+@page { size: A4 landscape; margin: 12mm; }
+@media print {
+  body { background: #fff; font-size: 11px; } main { max-width: none; padding: 0; } nav { display: none; }
+  .scroll { overflow: visible; } table { font-size: 9.5px; } th { position: static; }
+  th, td { padding: 2px 5px; } h2 { break-after: avoid; } figure, tr { break-inside: avoid; }
+}
 """
 
 

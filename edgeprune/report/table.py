@@ -19,6 +19,7 @@ def summary_rows(results, decision, task) -> list[dict[str, str]]:
         rows.append(
             {
                 "candidate": entry.name + (" *" if entry.name == decision.chosen else ""),
+                "deployed": f"{entry.runtime} {entry.precision}",
                 "ratio": f"{entry.ratio:.2f}",
                 "params": f"{size.params / 1e3:.1f}k{_reduction(entry.delta('params_reduction'))}",
                 "MACs": f"{size.macs / 1e6:.2f}M{_reduction(entry.delta('macs_reduction'))}",

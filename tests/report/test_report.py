@@ -157,7 +157,14 @@ def test_report_renders_in_chromium_with_visible_plots(reported_run, tmp_path):
         )
         decision = page.inner_text("p.decision")
         headings = page.eval_on_selector_all("h2", "nodes => nodes.map(n => n.textContent)")
+        # at 1280 px no table hides a column behind a scroll bar
+        tables = page.evaluate(TABLE_WIDTHS)
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        # in print, on A4 landscape (273 mm between the margins: 1032 px), every table fits
+        page.set_viewport_size({"width": 1032, "height": 700})
+        page.emulate_media(media="print")
+        printed = page.evaluate(TABLE_WIDTHS)
+        page.pdf(path=str(tmp_path / "report.pdf"), prefer_css_page_size=True)
         browser.close()
     assert len(images) == len(EXPECTED_PLOTS) + 1
     for image in images:
@@ -169,3 +176,21 @@ def test_report_renders_in_chromium_with_visible_plots(reported_run, tmp_path):
     assert any("estimated, not measured" in h for h in headings)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert (tmp_path / "report.png").stat().st_size > 50_000
+    assert len(tables) > 8
+    for name, width, room in tables + printed:
+        assert width <= room + 1, f"a table of {name} is {width} px wide in {room} px"
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 4  # the report over several pages
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= len(EXPECTED_PLOTS)  # figures printed
+
+
+# Every table's width against the room it has: its scroll box on screen, the page in print.
+TABLE_WIDTHS = """() => {
+    const main = document.querySelector('main').getBoundingClientRect();
+    return Array.from(document.querySelectorAll('table')).map(t => {
+        const box = t.closest('div.scroll'), printed = getComputedStyle(box).overflowX === 'visible';
+        return [t.closest('section').id, Math.ceil(printed ? t.getBoundingClientRect().right - main.left : box.scrollWidth),
+                Math.floor(printed ? main.width : box.clientWidth)];
+    });
+}"""
