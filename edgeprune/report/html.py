@@ -21,7 +21,7 @@ table { border-collapse: collapse; font-size: 12.5px; }
 th, td { padding: 4px 6px; border-bottom: 1px solid #e4e7eb; white-space: nowrap; }
 th { background: #f0f2f5; text-align: left; position: sticky; top: 0; white-space: normal; vertical-align: bottom; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
-td.l + td.l { white-space: normal; min-width: 7em; } /* words may wrap, names and numbers not */
+td.l + td.l { white-space: normal; min-width: 9em; } /* words may wrap, names and numbers not */
 figure { margin: 14px 0; } figure img { max-width: 100%; height: auto; border: 1px solid #e4e7eb; }
 figcaption { font-size: 12.5px; color: #55606d; margin-top: 4px; }
 nav { font-size: 12.5px; margin: 8px 0 0; } nav a { margin-right: 12px; color: #2457a6; text-decoration: none; }

@@ -23,7 +23,6 @@ def latency_score_plot(results, decision, layout, task) -> str:
             color="crimson" if chosen else "#4c78a8",
             zorder=3,
         )
-        ax.annotate(name, (latency, score), fontsize=7, xytext=(4, 3), textcoords="offset points")
     front = sorted((points[n][0][0], points[n][1]) for n in decision.pareto_front if n in points)
     if front:
         ax.plot(*zip(*front), "-", color="#f58518", lw=1.5, label="Pareto front", zorder=2)
@@ -37,10 +36,25 @@ def latency_score_plot(results, decision, layout, task) -> str:
     # The latency axis starts at zero, so a 7 us difference between estimates looks as small
     # as it is next to the latency itself, not like a factor.
     ax.set_xlim(0, max([lat for (lat, _), _ in points.values()] + [budget or 0]) * 1.15)
+    _label_points(ax, {name: (lat, score) for name, ((lat, _), score) in points.items()})
     ax.grid(alpha=0.3)
     if front or budget:
         ax.legend(fontsize=8)
     return save_figure(fig, layout, "latency_accuracy")
+
+
+def _label_points(ax, points: dict[str, tuple[float, float]]) -> None:
+    """Name each point beside it, moving a label down until it clears the labels already
+    placed (a baseline and a candidate at the same accuracy and a similar latency wrote
+    their names over each other)."""
+    placed: list[tuple[float, float]] = []  # label anchors in display pixels
+    for name, (x, y) in sorted(points.items(), key=lambda item: -item[1][1]):
+        px, py = ax.transData.transform((x, y))
+        offset = 3.0
+        while any(abs(px - qx) < 70 and abs(py + offset - qy) < 9 for qx, qy in placed):
+            offset -= 9
+        placed.append((px, py + offset))
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, offset), textcoords="offset points")
 
 
 def make_plots(results, decision, layout, task) -> dict[str, str]:
