@@ -505,8 +505,19 @@ def main(argv: list[str] | None = None) -> int:
         if problem is None:
             raise  # a bug keeps its traceback
         return _fail(f"{problem}; finished results are kept, rerun to resume")
-    # The work is done and written: a Ctrl-C from here to the interpreter's exit must not
-    # turn a finished run into a silent death by SIGINT.
+    return code
+
+
+def console() -> None:
+    """The ``edgeprune`` command: :func:`main`, then exit with its status."""
+    sys.exit(finished(main()))
+
+
+def finished(code: int) -> int:
+    """The work is done and written: a Ctrl-C from here to the interpreter's exit must not
+    turn a finished run into a silent death by SIGINT. Only the command does this; ``main``
+    called from Python leaves the caller's SIGINT handling as it was (a process that
+    ignores SIGINT passes that on to every program it starts)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
 
@@ -517,4 +528,4 @@ def _fail(message: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

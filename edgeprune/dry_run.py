@@ -7,9 +7,10 @@ directory against its settings, the device over SSH); nothing is written, traine
 
 from __future__ import annotations
 
-from edgeprune.pipeline import Plan, sweep_ratios
+from edgeprune.candidates import plan_candidates
+from edgeprune.pipeline import Plan
 from edgeprune.progress import Progress, silent
-from edgeprune.rundir import BASELINE, RunLayout, candidate_name
+from edgeprune.rundir import BASELINE, RunLayout
 from edgeprune.selection.limits import limits_for
 
 
@@ -21,8 +22,8 @@ def describe(plan: Plan, progress: Progress = silent) -> list[str]:
     """The lines ``--dry-run`` prints: where, on what, which candidates, what is kept."""
     config, target, dataset = plan.config, plan.target, plan.dataset
     layout = RunLayout(config.run_dir)
-    method = config.prune.method
-    names = [candidate_name(method, r) for r in sweep_ratios(config, progress)]
+    methods = ", ".join(config.methods)
+    names = [plan.name for plan in plan_candidates(config, progress)]
     entries = [BASELINE, *names]
     finished = [n for n in entries if _finished(layout, n)]
     if not layout.root.exists():
@@ -58,8 +59,9 @@ def describe(plan: Plan, progress: Progress = silent) -> list[str]:
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes",
         f"model: {model}",
         f"corruptions: {plan.corruptions.describe()}",
-        f"candidates ({len(names)}): {', '.join(names)}; {method}, fine-tuned "
+        f"candidates ({len(names)}): {', '.join(names)}; {methods}, fine-tuned "
         f"{_epochs(train.finetune_epochs)} each; precision variants: {variants}",
+        f"executor: {_executor(config)}; {plan_threads(config)} CPU thread(s) per candidate",
         f"explanations: {explain} images per entry; latency: batch 1 and {measure.latency_batch}, "
         f"{measure.latency_iterations} iterations after {measure.latency_warmup} warm-up",
         f"selection: {config.select.select_by}, objective {config.select.objective}; {limits}; "
@@ -70,3 +72,18 @@ def describe(plan: Plan, progress: Progress = silent) -> list[str]:
 
 def _epochs(count: int) -> str:
     return f"{count} epoch{'' if count == 1 else 's'}"
+
+
+def _executor(config) -> str:
+    sweep = config.sweep
+    if sweep.executor != "ray":
+        return "local, one candidate after another"
+    where = sweep.ray_address or "a local Ray cluster started for the run"
+    at_once = f"{sweep.workers} at once" if sweep.workers else "as many at once as its CPUs allow"
+    return f"ray on {where}, {at_once}"
+
+
+def plan_threads(config) -> int:
+    import torch
+
+    return config.sweep.worker_cpus or torch.get_num_threads()

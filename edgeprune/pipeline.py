@@ -11,10 +11,7 @@ values differ from those it was made with.
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +19,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, parse_layer_ratios, read_config_file
+from edgeprune.candidates import (
+    CandidatePlan,
+    TrainingSetup,
+    plan_candidates,
+    prepare_method,
+)
+from edgeprune.config import FIELDS, RESULT_KEYS, RunConfig, read_config_file
 from edgeprune.data.corruption_source import (
     CorruptionSource,
     check_corruptions,
@@ -30,11 +33,12 @@ from edgeprune.data.corruption_source import (
     prepare_corruptions,
 )
 from edgeprune.data.datasets import ImageDataset, balanced_order, load_configured
-from edgeprune.distill import distillation_penalty
 from edgeprune.errors import EdgepruneError, first_line
+from edgeprune.executors import EXECUTORS
+from edgeprune.executors.board import SweepBoard
 from edgeprune.export import ExportSettings, cleanup_tool
 from edgeprune.files import read_json, write_json, write_text
-from edgeprune.inference import Normalizer, to_tensor
+from edgeprune.inference import Normalizer
 from edgeprune.lock import check_folder, hold
 from edgeprune.measure import (
     FP32_MIN_AGREEMENT,
@@ -53,12 +57,12 @@ from edgeprune.measure import (
 from edgeprune.models import ModelSpec, create_model, load_model, load_weights, save_model
 from edgeprune.models.checkpoint import check_checkpoint
 from edgeprune.models.zoo import check_model_name
-from edgeprune.progress import Progress, duration
+from edgeprune.progress import Progress
 from edgeprune.provenance import provenance
-from edgeprune.prune import METHODS, PruneContext, PruneSettings, prune_model
+from edgeprune.prune import METHODS
 from edgeprune.recalibration import NONE
 from edgeprune.results import Entry, RunResults, compare_with_baseline
-from edgeprune.rundir import BASELINE, RunLayout, candidate_name
+from edgeprune.rundir import BASELINE, RunLayout
 from edgeprune.runs import write_decision
 from edgeprune.selection import Decision, decide
 from edgeprune.targets.bundle import CLEAN, VALIDATION, EvalBundle, bundle_written, write_bundle
@@ -67,7 +71,6 @@ from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import DeviceJob
 from edgeprune.targets.runtimes import RUNTIMES
 from edgeprune.tasks import TASKS, Task
-from edgeprune.train import TrainRecipe, train
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Workspace:
     setup: MeasureSetup
     progress: Progress
     variants: list[Variant]
+    training: TrainingSetup  # what pruning and fine-tuning read, for any executor
 
     @property
     def round_to(self) -> int:
@@ -91,21 +95,6 @@ class Workspace:
     @property
     def precision(self) -> str:
         return self.config.measure.precision or self.target.runtime.precision
-
-
-def sweep_ratios(config: RunConfig, progress: Progress) -> tuple[float, ...]:
-    """The ratios the sweep prunes at: the configured ones, or, for a method with a fixed
-    ratio (2:4), that one, since every configured ratio would give the same candidate."""
-    method, ratios = config.prune.method, tuple(config.prune.ratios)
-    fixed = METHODS.get(method).fixed_ratio
-    if fixed is None:
-        return ratios
-    if ratios != (fixed,):
-        progress(
-            f"{method} always removes {fixed:.0%} of the weights it covers: "
-            f"one candidate instead of ratios {', '.join(f'{r:g}' for r in ratios)}"
-        )
-    return (fixed,)
 
 
 def channel_multiple(config: RunConfig, target: TargetProfile) -> int:
@@ -265,7 +254,12 @@ def resolve(config: RunConfig, progress: Progress) -> Plan:
             "edgeprune on the device itself for them, or evaluate the ONNX artifacts there over "
             "SSH with --runtime onnxruntime"
         )
-    METHODS.get(config.prune.method)
+    for method in config.methods:
+        METHODS.get(method)
+    if config.sweep.executor == "ray":  # Ray is optional: its absence is one line, now
+        from edgeprune.executors.ray_executor import import_ray
+
+        import_ray()
     check_folder(config.run_dir)
     check_model_name(config.train.model)
     cleanup_tool(config.export.onnx_cleanup)
@@ -323,8 +317,9 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         progress(
             f"precision variants: {', '.join(v.suffix for v in plan.variants)} ({plan.runtime})"
         )
+    training = training_setup(config, plan.spec, task, dataset, target)
     return Workspace(
-        config, layout, target, task, dataset, plan.spec, setup, progress, plan.variants
+        config, layout, target, task, dataset, plan.spec, setup, progress, plan.variants, training
     )
 
 
@@ -394,29 +389,22 @@ def prepare_bundle(
 # ------------------------------------------------------------------ training and pruning
 
 
-def _train_on_run(ws: Workspace, model: nn.Module, recipe: TrainRecipe, **hooks) -> dict:
-    """Train ``model`` on the run's training split with the task's loss, normalised and
-    augmented like the run (``hooks``: penalty, after_step, progress)."""
-    return train(
-        model,
-        ws.dataset.train,
-        ws.setup.normalize,
-        recipe,
-        ws.dataset.augment,
-        loss_fn=ws.task.loss,
-        **hooks,
-    )
-
-
-def _recipe(ws: Workspace, epochs: int, lr: float) -> TrainRecipe:
-    t = ws.config.train
-    return TrainRecipe(
-        epochs=epochs,
-        lr=lr,
-        batch_size=t.batch_size,
-        optimizer=t.optimizer,
-        schedule=t.schedule,
-        seed=ws.config.data.seed,
+def training_setup(
+    config: RunConfig, spec: ModelSpec, task: Task, dataset: ImageDataset, target: TargetProfile
+) -> TrainingSetup:
+    """What training, pruning and fine-tuning read of the run (``edgeprune.candidates``)."""
+    return TrainingSetup(
+        config=config,
+        spec=spec,
+        task=task.name,
+        train=dataset.train,
+        augment=dataset.augment,
+        mean=tuple(dataset.mean),
+        std=tuple(dataset.std),
+        round_to=channel_multiple(config, target),
+        target=target.name,
+        sparsity_2_4=target.features.sparsity_2_4,
+        threads=config.sweep.worker_cpus or torch.get_num_threads(),
     )
 
 
@@ -427,144 +415,39 @@ def baseline_model(ws: Workspace) -> nn.Module:
         return load_model(path)[0]
     torch.manual_seed(ws.config.data.seed)
     model = create_model(ws.spec)
-    t = ws.config.train
+    t, training = ws.config.train, ws.training
     if t.weights:
         ws.progress(f"baseline: loading weights {t.weights}")
         load_weights(model, t.weights, ws.spec.name)
         history = {"weights": t.weights}
         if t.adapt_epochs:
-            recipe = _recipe(ws, t.adapt_epochs, t.adapt_lr)
+            recipe = training.recipe(t.adapt_epochs, t.adapt_lr)
             ws.progress(
                 f"baseline: adapting the weights to {ws.dataset.name} for {recipe.epochs} epochs"
             )
             scoped = ws.progress.scoped("baseline")
-            history["adaptation"] = _train_on_run(ws, model, recipe, progress=scoped)
+            history["adaptation"] = training.train_model(model, recipe, progress=scoped)
     else:
-        recipe = _recipe(ws, t.train_epochs, t.train_lr)
+        recipe = training.recipe(t.train_epochs, t.train_lr)
         ws.progress(f"baseline: training {ws.spec.name} for {recipe.epochs} epochs")
-        history = _train_on_run(ws, model, recipe, progress=ws.progress.scoped("baseline"))
+        history = training.train_model(model, recipe, progress=ws.progress.scoped("baseline"))
     save_model(path, model.eval(), ws.spec, {"training": history})
     return model.eval()
 
 
-def _training_batches(ws: Workspace, count: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """A few fixed training batches for data-driven pruning criteria."""
-    batch_size = ws.config.train.batch_size
-    order = np.random.default_rng(ws.config.data.seed).permutation(len(ws.dataset.train))
-    batches = []
-    for i in range(count):
-        index = order[i * batch_size : (i + 1) * batch_size]
-        if len(index):
-            images = ws.setup.normalize(to_tensor(ws.dataset.train.images[index]))
-            batches.append((images, torch.from_numpy(ws.dataset.train.labels[index])))
-    return batches
-
-
-def prune_settings(ws: Workspace) -> PruneSettings:
-    p = ws.config.prune
-    return PruneSettings(
-        allocation=p.allocation,
-        round_to=ws.round_to,
-        ignore=p.ignore_layers,
-        layer_ratios=parse_layer_ratios(p.layer_ratios),
-        steps=p.prune_steps,
-        sparsity_epochs=p.sparsity_epochs,
-        sparsity_lambda=p.sparsity_lambda,
-        seed=ws.config.data.seed,
-    )
-
-
-def prune_context(ws: Workspace) -> PruneContext:
-    """Example input, fixed training batches, and training with the run's fine-tune recipe."""
-    t = ws.config.train
-    recipe = _recipe(ws, t.finetune_epochs, t.finetune_lr)
-
-    def train_for(m: nn.Module, epochs: int, penalty=None, after_step=None) -> dict:
-        steps = dataclasses.replace(recipe, epochs=epochs)
-        return _train_on_run(ws, m, steps, penalty=penalty, after_step=after_step)
-
-    h, w = ws.spec.input_size
-    example = torch.zeros(1, ws.spec.in_channels, h, w)
-    return PruneContext(
-        example, lambda: _training_batches(ws), train_for, ws.config.data.seed, ws.task.loss
-    )
-
-
-def prepared_model(ws: Workspace, baseline: nn.Module) -> nn.Module:
-    """The model every ratio is pruned from: the baseline, or the baseline after the method's
-    once-per-sweep preparation (e.g. sparsity training), cached in ``<method>-prepared/``."""
-    method = METHODS.get(ws.config.prune.method)
-    if method.prepare is None:
-        return baseline
-    path = ws.layout.prepared(method.name).model
+def prepared_model(ws: Workspace, baseline: nn.Module, method: str) -> nn.Module:
+    """The model every ratio of ``method`` is pruned from: the baseline, or the baseline
+    after the method's once-per-sweep preparation (e.g. sparsity training), cached in
+    ``<method>-prepared/``."""
+    path = ws.layout.prepared(method).model
     if path.exists():
         return load_model(path)[0]
-    ws.progress(f"{method.name}: preparing the unpruned model once for every ratio")
-    model = copy.deepcopy(baseline)
-    record = method.prepare(model, prune_settings(ws), prune_context(ws))
-    save_model(path, model.eval(), ws.spec, {"prepare": record})
-    return model.eval()
-
-
-def _sparsity_note(kind: str, target: TargetProfile) -> str | None:
-    if kind == "unstructured":
-        return (
-            "zeros stay in dense weight tensors: dense runtimes (ONNX Runtime CPU, TensorRT) "
-            "run no faster and the artifact is no smaller; the sparsity is real in the weights only"
-        )
-    if kind == "semi-structured":
-        pays = "does" if target.features.sparsity_2_4 else "does not"
-        return (
-            f"2:4 pattern kept in dense-shaped weights; TensorRT's sparse tensor cores use it when the "
-            f"engine is built with sparsity enabled; {target.name} {pays} benefit (profile); ONNX Runtime "
-            "on the host runs it dense"
-        )
-    return None
-
-
-def candidate_model(ws: Workspace, source: nn.Module, ratio: float) -> tuple[nn.Module, dict]:
-    """Prune a copy of ``source`` at ``ratio`` and fine-tune it (cached as model.pt).
-
-    Every ratio gets the same fine-tuning recipe; a method's per-step hook (e.g. fixed
-    unstructured masks) and optional distillation from the unpruned model apply during it.
-    """
-    method = ws.config.prune.method
-    name = candidate_name(method, ratio)
-    path = ws.layout.entry(name).model
-    if path.exists():
-        model, _, metadata = load_model(path)
-        return model, metadata
-    progress = ws.progress.scoped(name)
-    model = copy.deepcopy(source)
-    settings, context = prune_settings(ws), prune_context(ws)
-    t = ws.config.train
-    recipe = _recipe(ws, t.finetune_epochs, t.finetune_lr)
-
-    def finetune_between(m: nn.Module, step: int) -> None:
-        progress(f"fine-tuning after step {step + 1}/{settings.steps}")
-        context.train(m, recipe.epochs)
-
-    started = time.perf_counter()
-    progress(f"pruning {ratio:.0%} with {method}")
-    pruned = prune_model(model, method, ratio, settings, context, finetune_between)
-    prune_seconds = time.perf_counter() - started
-    penalty = None
-    if t.distill > 0:
-        penalty = distillation_penalty(source, t.distill, t.distill_temperature)
-    progress(f"fine-tuning {recipe.epochs} epochs" + (" with distillation" if penalty else ""))
-    history = _train_on_run(
-        ws, model, recipe, penalty=penalty, after_step=pruned.after_step, progress=progress
-    )
-    history["distillation"] = (
-        {"alpha": t.distill, "temperature": t.distill_temperature} if penalty else None
-    )
-    report = dict(pruned.report)
-    note = _sparsity_note(report["kind"], ws.target)
-    if note:
-        report["note"] = note
-    metadata = {"pruning": report, "finetune": history, "prune_seconds": prune_seconds}
-    save_model(path, model.eval(), ws.spec, metadata)
-    return model.eval(), metadata
+    prepared = prepare_method(ws.training, baseline, method, ws.progress)
+    if prepared is None:
+        return baseline
+    model, record = prepared
+    save_model(path, model, ws.spec, {"prepare": record})
+    return model
 
 
 # ------------------------------------------------------------------ measuring entries
@@ -672,42 +555,12 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
 
     config = ws.config
     baseline = baseline_model(ws)
-    source = prepared_model(ws, baseline)
     base_entry = measure_fp32(ws, BASELINE, baseline, {})
     reference = ws.task.explanation_reference(ws.layout.baseline)
-    candidates = measure_variants(ws, base_entry, lambda: baseline, reference)
-    method = config.prune.method
-    ratios = list(sweep_ratios(config, progress))
-    made, making_started = 0, time.perf_counter()
-    for number, ratio in enumerate(ratios, 1):
-        name = candidate_name(method, ratio)
-        layout = ws.layout.entry(name)
-        model: nn.Module | None = None
-        if layout.metrics.exists():
-            progress(f"{name}: finished earlier, kept")
-            entry = measure_fp32(ws, name, None, {})
-        else:
-            if made:  # the time left at this session's pace per candidate
-                each = (time.perf_counter() - making_started) / made
-                left = f", about {duration(each * (len(ratios) - number + 1))} left"
-            else:
-                left = ""
-            progress(f"candidate {number} of {len(ratios)}: {name}{left}")
-            made += 1
-            model, metadata = candidate_model(ws, source, ratio)
-            identity = {
-                "method": method,
-                "ratio": ratio,
-                "kind": metadata["pruning"]["kind"],
-                **metadata,
-            }
-            entry = measure_fp32(ws, name, model, identity, reference)
-        candidates.append(entry)
-
-        def load(layout=layout, model: nn.Module | None = model) -> nn.Module:
-            return model if model is not None else load_model(layout.model)[0]
-
-        candidates += measure_variants(ws, entry, load, reference)
+    variants = measure_variants(ws, base_entry, lambda: baseline, reference)
+    plans = plan_candidates(config, progress)
+    entries = measure_candidates(ws, plans, baseline, reference)
+    candidates = variants + [e for plan in plans for e in entries[plan.name]]
     results = assemble_results(ws, base_entry, candidates)
     decision = decide(results, config.select)
     write_json(ws.layout.results, results.to_dict())
@@ -715,3 +568,68 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     progress("writing the report (report.html, report.md)")
     write_reports(ws.layout, results, decision)
     return results, decision
+
+
+def measure_candidates(
+    ws: Workspace, plans: list[CandidatePlan], baseline: nn.Module, reference
+) -> dict[str, list[Entry]]:
+    """Every candidate's entries (FP32, then its variants), by name: those finished earlier
+    as they are, those pruned earlier measured now, the rest made by the run's executor and
+    measured here as each arrives. A candidate that fails leaves the others to finish, then
+    the run stops with one line naming it; a rerun makes only what is missing."""
+    board = SweepBoard([p.name for p in plans], ws.progress)
+    entries: dict[str, list[Entry]] = {}
+
+    def measure(plan: CandidatePlan, model: nn.Module | None, metadata: dict | None) -> None:
+        layout = ws.layout.entry(plan.name)
+        identity = {}
+        if metadata is not None:
+            kind = metadata["pruning"]["kind"]
+            identity = {"method": plan.method, "ratio": plan.ratio, "kind": kind, **metadata}
+        entry = measure_fp32(ws, plan.name, model, identity, reference)
+
+        def load(model: nn.Module | None = model) -> nn.Module:
+            return model if model is not None else load_model(layout.model)[0]
+
+        entries[plan.name] = [entry, *measure_variants(ws, entry, load, reference)]
+
+    to_make = []
+    for plan in plans:
+        layout = ws.layout.entry(plan.name)
+        if layout.metrics.exists():
+            board.kept(plan.name)
+            measure(plan, None, None)
+        elif layout.model.exists():  # pruned and fine-tuned before an interruption
+            model, _, metadata = load_model(layout.model)
+            measure(plan, model, metadata)
+        else:
+            to_make.append(plan)
+    sources: dict[str, nn.Module] = {}
+
+    def source(method: str) -> nn.Module:  # prepared once per method, when first needed
+        if method not in sources:
+            sources[method] = prepared_model(ws, baseline, method)
+        return sources[method]
+
+    executor = EXECUTORS.get(ws.config.sweep.executor)
+    board.echo_states = executor.name != "local"
+    failed = []
+    for made in executor.run(to_make, source, ws.training, board):
+        name = made.plan.name
+        if made.error is not None:
+            board.failed(name, made.error)
+            failed.append(f"{name} ({made.error})")
+            continue
+        # where it was fine-tuned, beside how: the executor never changes a figure
+        finetune = {**made.metadata["finetune"], "made_by": made.where}
+        metadata = {**made.metadata, "finetune": finetune}
+        save_model(ws.layout.entry(name).model, made.model, ws.spec, metadata)
+        board.state(name, "exporting and evaluating")
+        measure(made.plan, made.model, metadata)
+        board.finished(name)
+    if failed:
+        raise EdgepruneError(
+            f"{len(failed)} candidate(s) failed: {'; '.join(failed)}; the others are finished "
+            "and kept: rerun the same command to make the missing ones"
+        )
+    return entries

@@ -329,8 +329,8 @@ def test_a_ctrl_c_after_the_work_is_done_is_not_a_silent_death(tmp_path):
     with -2 (or a KeyboardInterrupt traceback) and no message, after a finished run."""
     script = (
         "import os, signal, sys, time\n"
-        "from edgeprune.cli import main\n"
-        "code = main(['targets'])\n"
+        "from edgeprune.cli import finished, main\n"
+        "code = finished(main(['targets']))\n"
         "os.kill(os.getpid(), signal.SIGINT)\n"
         "time.sleep(0.2)\n"
         "sys.exit(code)\n"
@@ -340,6 +340,16 @@ def test_a_ctrl_c_after_the_work_is_done_is_not_a_silent_death(tmp_path):
     )
     assert done.returncode == 0 and done.stderr == ""
     assert "jetson-orin-nano" in done.stdout
+
+
+def test_main_leaves_the_callers_sigint_handling_as_it_was():
+    """main() once left SIGINT ignored in the calling process, which every program it then
+    started inherited: a Ctrl-C could no longer stop them."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["targets"]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.parametrize(

@@ -74,12 +74,12 @@ def test_options_are_read_by_section_and_written_flat():
     assert config.measure.latency_batch == 8 and config.prune.method == "fpgm"
     assert config.value("max-acc-drop") == 2.0 and config.flat()["latency-batch"] == 8
     assert {ref.section for ref in OPTIONS.values()} == {
-        "data", "train", "prune", "export", "measure", "explain", "select", "device", "",
+        "data", "train", "prune", "export", "measure", "explain", "select", "device", "sweep", "",
     }  # fmt: skip
     assert section_keys("select") == (
         "max-acc-drop", "min-accuracy", "max-chance-p", "max-ece-increase", "max-latency-ms",
-        "max-memory-mb", "min-mpc", "min-rpc", "min-hcc", "min-pe", "ece-of", "objective",
-        "select-by",
+        "max-memory-mb", "min-mpc", "min-rpc", "min-hcc", "min-pe", "ece-of", "limit-at",
+        "objective", "select-by",
     )  # fmt: skip
 
 

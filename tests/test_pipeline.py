@@ -12,6 +12,8 @@ import pytest
 import torch
 import torchmetrics.functional.classification as tmf
 
+import edgeprune.candidates as candidates
+import edgeprune.executors.local as local_executor
 import edgeprune.pipeline as pipeline
 from edgeprune.cli import main
 from edgeprune.files import read_json
@@ -119,22 +121,22 @@ def _files_of(root: Path, folders: list[str]) -> dict[str, tuple[bytes, int]]:
 
 def _interrupt_at_second_candidate(monkeypatch) -> list[float]:
     """Ctrl-C when the sweep starts its second candidate; the ratios it was asked for."""
-    real_candidate = pipeline.candidate_model
+    real_candidate = local_executor.make_candidate
     calls: list[float] = []
 
-    def interrupt_second(ws, baseline, ratio):
-        calls.append(ratio)
+    def interrupt_second(setup, source, plan, *args, **kwargs):
+        calls.append(plan.ratio)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_candidate(ws, baseline, ratio)
+        return real_candidate(setup, source, plan, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "candidate_model", interrupt_second)
+    monkeypatch.setattr(local_executor, "make_candidate", interrupt_second)
     return calls
 
 
 def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast_flags):
     out = tmp_path / "run"
-    real_candidate = pipeline.candidate_model
+    real_candidate = local_executor.make_candidate
     calls = _interrupt_at_second_candidate(monkeypatch)
     flags = ["compress", "--target", "host-cpu", "--out", str(out), *fast_flags]
     assert main(flags) == 130
@@ -144,8 +146,10 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
 
     finished_files = _files_of(out, ["baseline", "l1-filter-0.25"])
     trained: list[int] = []
-    real_train = pipeline.train
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    real_train = candidates.train
+    monkeypatch.setattr(
+        candidates, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k)
+    )
     import edgeprune.export as export_package
     import edgeprune.measure.path as measure_path
 
@@ -159,7 +163,9 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch, fast
     )
     calls.clear()
     monkeypatch.setattr(
-        pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a)
+        local_executor,
+        "make_candidate",
+        lambda *a, **k: calls.append(a[2].ratio) or real_candidate(*a, **k),
     )
     assert main(flags) == 0
     assert calls == [0.5]  # only the unfinished candidate was built
@@ -195,7 +201,7 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
         "--calibration-images", "64", "--recalibrate", "temperature", "--explain-images", "16",
         "--latency-iterations", "10", "--latency-batch", "8",
     ]  # fmt: skip
-    real_candidate = pipeline.candidate_model
+    real_candidate = local_executor.make_candidate
     calls = _interrupt_at_second_candidate(monkeypatch)
     started = time.perf_counter()
     assert main(flags) == 130
@@ -211,10 +217,10 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
     before = _files_of(out, finished)
 
     counts: dict[str, list[str]] = {"train": [], "run": [], "export": [], "variant": []}
-    real_train, real_execute = pipeline.train, measure_path.execute_job
+    real_train, real_execute = candidates.train, measure_path.execute_job
     real_export, real_variant = export_package.export_onnx, pipeline.build_variant
     monkeypatch.setattr(
-        pipeline, "train", lambda *a, **k: counts["train"].append("t") or real_train(*a, **k)
+        candidates, "train", lambda *a, **k: counts["train"].append("t") or real_train(*a, **k)
     )
     monkeypatch.setattr(
         measure_path,
@@ -244,7 +250,9 @@ def test_resumed_sweep_with_preparation_variants_and_recalibration_recomputes_no
     )
     calls.clear()
     monkeypatch.setattr(
-        pipeline, "candidate_model", lambda *a: calls.append(a[2]) or real_candidate(*a)
+        local_executor,
+        "make_candidate",
+        lambda *a, **k: calls.append(a[2].ratio) or real_candidate(*a, **k),
     )
     assert main(flags) == 0
     resumed_log = capsys.readouterr().err

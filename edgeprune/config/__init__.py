@@ -25,6 +25,7 @@ from edgeprune.config.sections import (
     MeasureConfig,
     PruneConfig,
     SelectConfig,
+    SweepConfig,
     TrainConfig,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "PruneConfig",
     "RunConfig",
     "SelectConfig",
+    "SweepConfig",
     "TrainConfig",
     "baseline_options",
     "build_config",

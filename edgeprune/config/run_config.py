@@ -24,6 +24,7 @@ from edgeprune.config.sections import (
     MeasureConfig,
     PruneConfig,
     SelectConfig,
+    SweepConfig,
     TrainConfig,
 )
 from edgeprune.errors import EdgepruneError
@@ -39,7 +40,15 @@ class RunConfig:
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
-    out: str = option("", "run directory (default: runs/<model>-<data>-<method>)", kind="path")
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    out: str = option(
+        "", "run directory (default: runs/<model>-<data>-<method>[+<method>...])", kind="path"
+    )
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The pruning methods of the run: ``--methods``, else ``--method`` alone."""
+        return tuple(self.prune.methods) or (self.prune.method,)
 
     @property
     def run_dir(self) -> Path:
@@ -47,7 +56,7 @@ class RunConfig:
             return Path(self.out).expanduser()
         data = self.data.data.split(":")[0]
         model = self.train.model.replace(":", "-").replace(".", "-")
-        return Path("runs") / f"{model}-{data}-{self.prune.method}"
+        return Path("runs") / f"{model}-{data}-{'+'.join(self.methods)}"
 
     def value(self, key: str) -> Any:
         """The value of the flat key ``key`` (``"finetune-epochs"``)."""
@@ -295,6 +304,13 @@ def _range_rules(c: RunConfig) -> list[tuple[bool, str]]:
         (m.latency_iterations >= 10, "latency-iterations must be >= 10"),
         (m.latency_warmup >= 0, "latency-warmup must be >= 0"),
         (c.prune.prune_steps >= 1, "prune-steps must be >= 1"),
+        (c.sweep.workers >= 0, "workers must be >= 0"),
+        (c.sweep.worker_cpus >= 0, "worker-cpus must be >= 0"),
+        (c.sweep.worker_gpus >= 0, "worker-gpus must be >= 0"),
+        (
+            len(set(c.prune.methods)) == len(c.prune.methods),
+            "methods: each method once",
+        ),
         (c.prune.round_to >= 0, "round-to must be >= 0"),
         (
             c.prune.sparsity_epochs >= 0 and c.prune.sparsity_lambda >= 0,

@@ -129,6 +129,13 @@ class TrainConfig:
 @dataclass(frozen=True)
 class PruneConfig:
     method: str = option("l1-filter", "pruning method (edgeprune methods lists them)", result=True)
+    methods: tuple = option(
+        (),
+        "several pruning methods in one run, each at every ratio, sharing one baseline, bundle "
+        "and report: l1-filter,hrank,unstructured-global (default: none, --method alone)",
+        result=True,
+        kind="list",
+    )
     ratios: tuple = option(
         (0.25, 0.5, 0.75), "pruning ratios: 0.25,0.5,0.75 or start:stop:step", kind="ratios"
     )
@@ -287,6 +294,44 @@ class SelectConfig:
         "constraints",
         "constraints, or pe (Pachon et al.'s PE-guided rate selection)",
         choices=_SELECTORS,
+    )
+
+
+_EXECUTORS = owned_by("edgeprune.executors:EXECUTORS")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Where a sweep's candidates are pruned and fine-tuned: here one after another, or as
+    tasks on a Ray cluster. The executor never changes a figure; the threads a candidate
+    trains with do (the order of floating-point sums), so they are part of the results."""
+
+    executor: str = option(
+        "local",
+        "where candidates are pruned and fine-tuned: local (here, one after another) or ray "
+        "(tasks on a Ray cluster; pip install -e '.[ray]')",
+        choices=_EXECUTORS,
+    )
+    ray_address: str = option(
+        "", "address of an existing Ray cluster (default: none, a local Ray started for the run)"
+    )
+    workers: int = option(
+        0,
+        "candidates pruned and fine-tuned at once on Ray (0: as many as the cluster's CPUs "
+        "allow; a local cluster gets workers x worker-cpus CPUs)",
+    )
+    worker_cpus: int = option(
+        0,
+        "CPU threads each candidate is pruned and fine-tuned with, here and on Ray workers; "
+        "they decide the order of floating-point sums, so the same value gives the same "
+        "figures on every executor (0: PyTorch's default on this machine)",
+        result=True,
+    )
+    worker_gpus: float = option(
+        0.0,
+        "GPUs each candidate task asks Ray for; fine-tuning runs on CUDA where one is given "
+        "(figures then differ from CPU training) (0: CPU only)",
+        result=True,
     )
 
 

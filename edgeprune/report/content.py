@@ -211,8 +211,15 @@ def build_report(results, decision, plots: dict[str, str], task) -> Report:
     return Report(
         title=f"edgeprune report: {results.run_dir}",
         intro=[
-            f"Model `{config['model']}` on `{config['data']}`, method `{config['method']}`, "
+            f"Model `{config['model']}` on `{config['data']}`, {_methods(results)}, "
             f"target `{results.target_name}`."
         ],  # fmt: skip
         sections=sections,
     )
+
+
+def _methods(results) -> str:
+    """``method `l1-filter``` or ``methods `l1-filter`, `hrank```: what the candidates used."""
+    found = list(dict.fromkeys(c.method for c in results.candidates if c.method))
+    found = found or list(results.config.get("methods") or []) or [results.config.get("method")]
+    return ("methods " if len(found) > 1 else "method ") + ", ".join(f"`{m}`" for m in found)

@@ -36,8 +36,20 @@ def target_gains(entry: Entry, results: RunResults) -> dict[str, float]:
     latency, kind = results.target_latency(entry)
     reference = results.target_latency(base)[0]
     if reference and 1 - latency / reference > LATENCY_GAIN.get(kind, LATENCY_GAIN["measured"]):
-        gains[f"{kind} latency"] = 1 - latency / reference
+        if kind != "measured" or _clearly_faster(entry, base):
+            gains[f"{kind} latency"] = 1 - latency / reference
     return gains
+
+
+def _clearly_faster(entry: Entry, base: Entry) -> bool:
+    """A measured batch-1 latency counts as a gain only when it stands out of the noise:
+    neither figure timed on a busy machine, and the entry's p90 under the baseline's p50
+    by the margin (a dense-run unstructured model was chosen for 0.159 against a busy
+    baseline's 0.289 ms)."""
+    mine, theirs = entry.latency.at(1), base.latency.at(1)
+    if mine.busy or theirs.busy:
+        return False
+    return mine.p90_ms < theirs.p50_ms * (1 - LATENCY_GAIN["measured"])
 
 
 def gain_check(entry: Entry, results: RunResults) -> Check:

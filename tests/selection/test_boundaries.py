@@ -220,3 +220,27 @@ def test_a_key_an_older_run_lacks_counts_as_its_default(make):
     merge_results([first, second], ["a", "b"], {"seed": 0})
     with pytest.raises(Exception, match="differ in seed"):
         merge_results([first, second], ["a", "b"], {"seed": 7})
+
+
+def test_a_measured_latency_counts_only_out_of_the_noise(make):
+    """A dense-run unstructured candidate (no MAC, no byte saved) was chosen on a host target
+    for 0.159 against the baseline's 0.289 ms, timed while Ray workers trained beside it."""
+    from edgeprune.results import LatencyStats
+
+    entry, results, settings = make
+
+    def timed(e, p50, p90, p99):
+        stats = LatencyStats(1, 1, 10, p50, 0.0, p50, p99, p50, p90, p90, p99, 1e3 / p50)
+        e.latency = dataclasses.replace(e.latency, batches={1: stats})
+        return e
+
+    base = timed(entry("baseline", 0.0, accuracy=0.9, ece=0.02), 0.289, 0.31, 0.9)  # busy
+    noisy = timed(entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800), 0.159, 0.17, 0.2)
+    run = results(base, noisy, host_target=True)
+    decision = decide(run, settings())
+    assert decision.chosen is None  # the baseline was timed busy: no gain to trust
+    assert "gains nothing on host-cpu" in decision.verdict("u-0.25").reasons[0]
+    timed(base, 0.289, 0.30, 0.31)  # a quiet baseline: now 0.17 ms at p90 is clearly faster
+    assert decide(run, settings()).chosen == "u-0.25"
+    timed(noisy, 0.27, 0.29, 0.3)  # p90 above 95 % of the baseline's p50: within the noise
+    assert decide(run, settings()).chosen is None

@@ -34,57 +34,63 @@ def by_method(results: RunResults) -> dict[str, list[Entry]]:
 
 
 def accuracy_ece_plot(results: RunResults, layout) -> str:
+    """Accuracy, ECE and (where measured) mPC against the ratio, one line per method: the
+    comparison of Mitra et al. 2024's first figure, on the deployed artifacts."""
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for method, entries in by_method(results).items():
+    series = by_method(results)
+    with_mpc = all(e.quality.mpc is not None for entries in series.values() for e in entries)
+    fig, axes = plt.subplots(1, 3 if with_mpc else 2, figsize=(15 if with_mpc else 10, 3.6))
+    for method, entries in series.items():
         ratios = [e.ratio for e in entries]
-        left.plot(ratios, [100 * e.quality.accuracy for e in entries], "o-", label=method)
-        right.plot(ratios, [e.quality.ece for e in entries], "o-", label=method)
-    left.set(xlabel="pruning ratio (nominal)", ylabel="accuracy % (artifact)", title="Accuracy")
-    right.set(
+        axes[0].plot(ratios, [100 * e.quality.accuracy for e in entries], "o-", label=method)
+        axes[1].plot(ratios, [e.quality.ece for e in entries], "o-", label=method)
+        if with_mpc:
+            axes[2].plot(ratios, [100 * e.quality.mpc for e in entries], "o-", label=method)
+    axes[0].set(xlabel="pruning ratio (nominal)", ylabel="accuracy % (artifact)", title="Accuracy")
+    axes[1].set(
         xlabel="pruning ratio (nominal)", ylabel="ECE (15 bins)", title="Expected calibration error"
     )
-    for ax in (left, right):
+    if with_mpc:
+        axes[2].set(xlabel="pruning ratio (nominal)", ylabel="mPC %",
+                    title="Mean accuracy under corruption")  # fmt: skip
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return save_figure(fig, layout, "accuracy_ece")
 
 
 def severity_plot(results: RunResults, layout) -> str | None:
-    series = by_method(results)
-    method, entries = next(iter(series.items()))
-    if not all(e.quality.corruption and e.quality.corruption.per_severity for e in entries):
+    """Accuracy and ECE per corruption severity against the ratio, a row per method."""
+    series = {
+        method: entries
+        for method, entries in by_method(results).items()
+        if all(e.quality.corruption and e.quality.corruption.per_severity for e in entries)
+    }
+    if not series:
         return None
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ratios = [e.ratio for e in entries]
-    left.plot(ratios, [100 * e.quality.accuracy for e in entries], "k--", label="clean")
-    right.plot(ratios, [e.quality.ece for e in entries], "k--", label="clean")
+    fig, axes = plt.subplots(len(series), 2, figsize=(10, 3.6 * len(series)), squeeze=False)
     colours = plt.cm.viridis([0.0, 0.25, 0.5, 0.72, 0.92])
-    for s, colour in zip(range(1, 6), colours):
-        rows = [e.quality.corruption.per_severity[str(s)] for e in entries]
-        left.plot(
-            ratios, [100 * r["accuracy"] for r in rows], "o-", color=colour, label=f"severity {s}"
-        )
-        right.plot(
-            ratios,
-            [r.get("ece", float("nan")) for r in rows],
-            "o-",
-            color=colour,
-            label=f"severity {s}",
-        )
-    left.plot(
-        ratios, [100 * e.quality.mpc for e in entries], "s-", color="crimson", lw=2, label="mPC"
-    )
-    left.set(
-        xlabel="pruning ratio",
-        ylabel="accuracy %",
-        title=f"Accuracy per corruption severity ({method})",
-    )
-    right.set(xlabel="pruning ratio", ylabel="ECE", title="ECE per corruption severity")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    left.legend(fontsize=7, ncol=2)
+    for (method, entries), (left, right) in zip(series.items(), axes):
+        ratios = [e.ratio for e in entries]
+        left.plot(ratios, [100 * e.quality.accuracy for e in entries], "k--", label="clean")
+        right.plot(ratios, [e.quality.ece for e in entries], "k--", label="clean")
+        for s, colour in zip(range(1, 6), colours):
+            rows = [e.quality.corruption.per_severity[str(s)] for e in entries]
+            left.plot(ratios, [100 * r["accuracy"] for r in rows], "o-", color=colour,
+                      label=f"severity {s}")  # fmt: skip
+            right.plot(ratios, [r.get("ece", float("nan")) for r in rows], "o-", color=colour,
+                       label=f"severity {s}")  # fmt: skip
+        left.plot(ratios, [100 * e.quality.mpc for e in entries], "s-", color="crimson", lw=2,
+                  label="mPC")  # fmt: skip
+        left.set(xlabel="pruning ratio", ylabel="accuracy %",
+                 title=f"Accuracy per corruption severity ({method})")  # fmt: skip
+        right.set(xlabel="pruning ratio", ylabel="ECE",
+                  title=f"ECE per corruption severity ({method})")  # fmt: skip
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+        left.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
     return save_figure(fig, layout, "severity")
 
 
