@@ -74,6 +74,7 @@ def _add_config_flags(
             default=argparse.SUPPRESS,
             metavar=key.split("-")[-1].upper(),
             help=f.metadata["help"],
+            action="append" if f.metadata.get("repeatable") else "store",
         )
         action.config_field = f
         action.shown_default = (
@@ -83,7 +84,7 @@ def _add_config_flags(
 
 def _flag_values(args: argparse.Namespace) -> dict[str, str]:
     return {
-        name[4:].replace("_", "-"): value
+        name[4:].replace("_", "-"): ",".join(value) if isinstance(value, list) else value
         for name, value in vars(args).items()
         if name.startswith("cfg_")
     }

@@ -54,7 +54,7 @@ def describe(plan: Plan, progress: Progress = silent) -> list[str]:
         f"run directory: {where}",
         f"target: {target.name} ({target.runtime.default} {measure.precision or target.runtime.precision} "
         f"estimates; channels pruned to multiples of {plan.round_to}); artifacts run by "
-        f"{plan.runtime} {'on ' + plan.device if plan.device and plan.device != 'local' else 'here'}",
+        f"{plan.runtime} {_where(plan)}",
         f"data: {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes",
         f"model: {model}",
@@ -87,3 +87,14 @@ def plan_threads(config) -> int:
     import torch
 
     return config.sweep.worker_cpus or torch.get_num_threads()
+
+
+def _where(plan: Plan) -> str:
+    from edgeprune.targets.execute import LOCAL, pool_devices
+
+    devices = pool_devices(plan.device, plan.target)
+    if devices == [LOCAL]:
+        return "here"
+    if len(devices) == 1:
+        return f"on {devices[0]}"
+    return f"on a pool of {len(devices)} devices, one job each at a time: {', '.join(devices)}"

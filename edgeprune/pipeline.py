@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,8 @@ from edgeprune.rundir import BASELINE, RunLayout
 from edgeprune.runs import write_decision
 from edgeprune.selection import Decision, decide
 from edgeprune.targets.bundle import CLEAN, VALIDATION, EvalBundle, bundle_written, write_bundle
-from edgeprune.targets.execute import check_device, remote_target
+from edgeprune.targets.execute import LOCAL, check_device, pool_devices
+from edgeprune.targets.pool import DevicePool
 from edgeprune.targets.profile import TargetProfile, load_target
 from edgeprune.targets.run import DeviceJob
 from edgeprune.targets.runtimes import RUNTIMES
@@ -247,7 +249,9 @@ def resolve(config: RunConfig, progress: Progress) -> Plan:
     task = TASKS.get(config.data.task)
     variants, runtime = plan_variants(config.export.precisions, config.export.runtime, target)
     device = config.device.device or None
-    remote = remote_target(device, target)[0] is not None
+    devices = pool_devices(device, target)  # one, or a pool of several
+    DevicePool(devices)  # a device named twice fails here
+    remote = devices != [LOCAL]
     if remote and RUNTIMES.get(runtime).runs_where_built:
         raise EdgepruneError(
             f"{RUNTIMES.get(runtime).display} artifacts only run where they were built: run "
@@ -265,10 +269,10 @@ def resolve(config: RunConfig, progress: Progress) -> Plan:
     cleanup_tool(config.export.onnx_cleanup)
     if config.train.weights:
         check_checkpoint(config.train.weights)
-    if remote:  # an unreachable device should fail now, not after training the baseline
-        progress("checking the device over SSH")
-        found = check_device(DeviceJob().runtime, device, target, config.device.ssh_options)
-        progress(f"device: Python {found['python']}, {found['versions']}")
+    for name in devices if remote else []:  # unreachable: fail now, not after training
+        progress(f"checking {name} over SSH")
+        found = check_device(DeviceJob().runtime, name, target, config.device.ssh_options)
+        progress(f"{name}: Python {found['python']}, {found['versions']}")
     progress(f"loading data {config.data.data}")
     dataset = load_configured(config.data)
     h, w, c = dataset.image_shape
@@ -554,12 +558,19 @@ def _sweep(ws: Workspace, progress: Progress) -> tuple[RunResults, Decision]:
     from edgeprune.report import write_reports
 
     config = ws.config
-    baseline = baseline_model(ws)
-    base_entry = measure_fp32(ws, BASELINE, baseline, {})
-    reference = ws.task.explanation_reference(ws.layout.baseline)
-    variants = measure_variants(ws, base_entry, lambda: baseline, reference)
     plans = plan_candidates(config, progress)
-    entries = measure_candidates(ws, plans, baseline, reference)
+    executor = EXECUTORS.get(config.sweep.executor)
+    # a cluster starts while the baseline is measured (nothing to make: none is started)
+    unmade = [p for p in plans if not ws.layout.entry(p.name).model.exists()]
+    executor.start(config.sweep, ws.training.threads, len(unmade))
+    try:
+        baseline = baseline_model(ws)
+        base_entry = measure_fp32(ws, BASELINE, baseline, {})
+        reference = ws.task.explanation_reference(ws.layout.baseline)
+        variants = measure_variants(ws, base_entry, lambda: baseline, reference)
+        entries = measure_candidates(ws, plans, baseline, reference)
+    finally:
+        executor.stop()
     candidates = variants + [e for plan in plans for e in entries[plan.name]]
     results = assemble_results(ws, base_entry, candidates)
     decision = decide(results, config.select)
@@ -593,40 +604,59 @@ def measure_candidates(
 
         entries[plan.name] = [entry, *measure_variants(ws, entry, load, reference)]
 
-    to_make = []
-    for plan in plans:
-        layout = ws.layout.entry(plan.name)
-        if layout.metrics.exists():
-            board.kept(plan.name)
-            measure(plan, None, None)
-        elif layout.model.exists():  # pruned and fine-tuned before an interruption
-            model, _, metadata = load_model(layout.model)
+    # With a pool of devices, entries are measured side by side, one job per device.
+    measuring = ThreadPoolExecutor(max_workers=len(ws.setup.pool))
+    pending = []
+
+    def submit(plan: CandidatePlan, model, metadata, made: bool = False) -> None:
+        def job() -> None:
             measure(plan, model, metadata)
+            if made:
+                board.finished(plan.name)
+
+        if len(ws.setup.pool) == 1:
+            job()
         else:
-            to_make.append(plan)
-    sources: dict[str, nn.Module] = {}
+            pending.append(measuring.submit(job))
 
-    def source(method: str) -> nn.Module:  # prepared once per method, when first needed
-        if method not in sources:
-            sources[method] = prepared_model(ws, baseline, method)
-        return sources[method]
+    try:
+        to_make = []
+        for plan in plans:
+            layout = ws.layout.entry(plan.name)
+            if layout.metrics.exists():
+                board.kept(plan.name)
+                measure(plan, None, None)
+            elif layout.model.exists():  # pruned and fine-tuned before an interruption
+                model, _, metadata = load_model(layout.model)
+                submit(plan, model, metadata)
+            else:
+                to_make.append(plan)
+        sources: dict[str, nn.Module] = {}
 
-    executor = EXECUTORS.get(ws.config.sweep.executor)
-    board.echo_states = executor.name != "local"
-    failed = []
-    for made in executor.run(to_make, source, ws.training, board):
-        name = made.plan.name
-        if made.error is not None:
-            board.failed(name, made.error)
-            failed.append(f"{name} ({made.error})")
-            continue
-        # where it was fine-tuned, beside how: the executor never changes a figure
-        finetune = {**made.metadata["finetune"], "made_by": made.where}
-        metadata = {**made.metadata, "finetune": finetune}
-        save_model(ws.layout.entry(name).model, made.model, ws.spec, metadata)
-        board.state(name, "exporting and evaluating")
-        measure(made.plan, made.model, metadata)
-        board.finished(name)
+        def source(method: str) -> nn.Module:  # prepared once per method, when first needed
+            if method not in sources:
+                sources[method] = prepared_model(ws, baseline, method)
+            return sources[method]
+
+        executor = EXECUTORS.get(ws.config.sweep.executor)
+        board.echo_states = executor.name != "local"
+        failed = []
+        for made in executor.run(to_make, source, ws.training, board):
+            name = made.plan.name
+            if made.error is not None:
+                board.failed(name, made.error)
+                failed.append(f"{name} ({made.error})")
+                continue
+            # where it was fine-tuned, beside how: the executor never changes a figure
+            finetune = {**made.metadata["finetune"], "made_by": made.where}
+            metadata = {**made.metadata, "finetune": finetune}
+            save_model(ws.layout.entry(name).model, made.model, ws.spec, metadata)
+            board.state(name, "exporting and evaluating")
+            submit(made.plan, made.model, metadata, made=True)
+        for future in pending:
+            future.result()  # a measurement's error, raised here
+    finally:
+        measuring.shutdown(wait=True, cancel_futures=True)
     if failed:
         raise EdgepruneError(
             f"{len(failed)} candidate(s) failed: {'; '.join(failed)}; the others are finished "

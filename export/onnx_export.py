@@ -10,6 +10,7 @@ inputs), not by architecture name, so it works for a user's own models too.
 from __future__ import annotations
 
 import inspect
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,9 @@ class _WithFeatures(nn.Module):
         return logits, captured[-1]
 
 
+_ONE_EXPORT = threading.Lock()
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
@@ -163,7 +167,9 @@ def export_onnx(
         # The TorchScript exporter: fast, needs no onnxscript, and is what the torch wheels
         # NVIDIA ships for JetPack 5/6 (torch 2.0-2.5) default to.
         kwargs["dynamo"] = False
-    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings():
+    # torch.onnx.export keeps process-wide state (and warnings filters are global): entries
+    # measured side by side on a device pool export one at a time.
+    with _ONE_EXPORT, atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(

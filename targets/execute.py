@@ -62,6 +62,21 @@ def remote_target(
     return (None if not target or target == LOCAL else target), access
 
 
+def pool_devices(device: str | None, profile: TargetProfile | None) -> list[str]:
+    """The devices a run's evaluations go to: ``--device``'s destinations (several make a
+    pool; comma-separated, or the flag given several times), else the profile's ``[device]
+    ssh`` entry (one or several, comma-separated), else this machine (``local``)."""
+    access = profile.device if profile is not None else DeviceAccess()
+    names = [d.strip() for d in (device or access.ssh or "").split(",") if d.strip()]
+    names = names or [LOCAL]
+    if LOCAL in names and len(names) > 1:
+        raise EdgepruneError(
+            f"--device {','.join(names)}: this machine cannot be one device of a pool (its "
+            "latency would be timed while it drives the others); give remote devices only"
+        )
+    return names
+
+
 def execute_job(
     job: DeviceJob,
     artifact: Path,

@@ -108,9 +108,10 @@ def parse_device(device: str) -> tuple[str, int | None]:
 
 
 def check_device_option(device: str) -> None:
-    """``--device``: empty (the profile's), ``local``, or an ssh destination."""
-    if device not in ("", "local"):
-        parse_device(device)
+    """``--device``: empty (the profile's), ``local``, or ssh destinations, comma-separated."""
+    for name in (d.strip() for d in device.split(",")):
+        if name not in ("", "local"):
+            parse_device(name)
 
 
 def split_ssh_options(options: str | Sequence[str]) -> list[str]:
@@ -121,6 +122,13 @@ def split_ssh_options(options: str | Sequence[str]) -> list[str]:
         return shlex.split(options)
     except ValueError as exc:  # an unbalanced quote
         raise EdgepruneError(f"ssh-options {options!r}: {exc} (quote as a shell would)") from None
+
+
+SSH_FAILED = 255  # ssh's exit status for its own failure (no connection, or it broke)
+
+
+class DeviceLost(EdgepruneError):
+    """The device, not the job, failed: another device of a pool may run the job."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +148,10 @@ class _Link:
         port = ["-p", str(self.port)] if self.port else []
         return [ssh, *_ENFORCED, *self.options, *_DEFAULTS, *port, "--", self.destination, command]
 
-    def error(self, step: str, detail: str) -> EdgepruneError:
+    def error(self, step: str, detail: str, lost: bool = False) -> EdgepruneError:
         detail = " ".join(detail.split()) or "no message"
-        return EdgepruneError(
-            f"remote evaluation on {self.device} failed at step '{step}': {detail}"
-        )
+        kind = DeviceLost if lost else EdgepruneError
+        return kind(f"remote evaluation on {self.device} failed at step '{step}': {detail}")
 
 
 def _meaningful(lines: Sequence[str]) -> str:
@@ -211,9 +218,12 @@ class _SshCall:
         self.wait()
 
     def failure(self, step: str, code: int, detail: str = "") -> EdgepruneError:
+        """The step's error; a DeviceLost where the device itself failed: ssh's own exit
+        status 255 (the connection could not be made or broke) or the time limit."""
         if self.timed_out:
-            return self.link.error(step, f"timed out after {self.link.timeout:g} s")
-        return self.link.error(step, f"{detail or _meaningful(self.tail)} (exit {code})")
+            return self.link.error(step, f"timed out after {self.link.timeout:g} s", lost=True)
+        lost = code == SSH_FAILED
+        return self.link.error(step, f"{detail or _meaningful(self.tail)} (exit {code})", lost)
 
 
 # --------------------------------------------------------------------------- the steps
@@ -282,7 +292,7 @@ def _check(
     assert call.proc.stdout is not None
     stdout = call.proc.stdout.read().decode("utf-8", errors="replace")
     code = call.wait()
-    if code == 255 and not call.timed_out:  # ssh's own failure: never reached a shell
+    if code == SSH_FAILED and not call.timed_out:  # ssh's own failure: never reached a shell
         raise call.failure("connect", code)
     if code == 127:
         raise call.failure("check", code, f"no Python {python!r} on the device")

@@ -35,6 +35,7 @@ def option(
     choices: Choices | None = None,
     describe: Callable[[], str] | None = None,
     check: Callable[[Any], None] | None = None,
+    repeatable: bool = False,
 ) -> Any:
     """A config field (``kind``: "" plain, "path", "list" comma-separated, "ratios")."""
     metadata = {
@@ -45,6 +46,7 @@ def option(
         "choices": choices,
         "describe": describe,
         "check": check,
+        "repeatable": repeatable,  # the flag may be given several times: values joined by ","
     }
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default=tuple(default), metadata=metadata)

@@ -329,9 +329,8 @@ class SweepConfig:
     )
     worker_gpus: float = option(
         0.0,
-        "GPUs each candidate task asks Ray for; fine-tuning runs on CUDA where one is given "
-        "(figures then differ from CPU training) (0: CPU only)",
-        result=True,
+        "GPUs each candidate task asks Ray for, so that a cluster places candidates on its GPU "
+        "nodes; fine-tuning runs on the --worker-cpus threads (0: none asked)",
     )
 
 
@@ -342,8 +341,11 @@ class DeviceConfig:
     )
     device: str = option(
         "",
-        "user@host[:port] to evaluate on over SSH; local forces this machine (default: the profile's [device] ssh, else local)",
+        "user@host[:port] to evaluate on over SSH; several (the flag repeated, or "
+        "comma-separated) make a pool: entries are evaluated on them side by side, one job "
+        "per device; local forces this machine (default: the profile's [device] ssh, else local)",
         check=deferred("edgeprune.targets.remote:check_device_option"),
+        repeatable=True,
     )
     ssh_options: str = option(
         "",

@@ -11,6 +11,12 @@ from edgeprune.executors import Made
 class LocalExecutor:
     name = "local"
 
+    def start(self, sweep, threads: int, count: int) -> None:
+        """Nothing to start: candidates are made in this process."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
     def run(self, plans, sources, setup, board) -> Iterator[Made]:
         """Make every candidate of ``plans`` from ``sources[method]`` with ``setup``."""
         for plan in plans:

@@ -31,6 +31,11 @@ from edgeprune.targets.run import OUTPUTS_FILE, RUN_FILE
 from edgeprune.tasks import ExplainRequest
 
 
+def measured_on(record: dict) -> str:
+    """The device that ran the job: its SSH destination, or ``local``."""
+    return (record.get("remote") or {}).get("host") or "local"
+
+
 def measured_where(record: dict) -> str:
     """``device`` when the runner ran on a device (over SSH, or here on a Jetson), else ``host``."""
     on_device = record.get("where") == "remote" or "jetson" in record.get("environment", {})
@@ -93,16 +98,21 @@ def run_artifact(
             engine_options=artifact.runner_options or setup.job.engine_options,
             **job_changes,
         )
-        execute_job(
-            job,
-            artifact.path,
-            setup.bundle.path,
-            device_dir,
-            setup.device,
-            setup.profile,
-            progress,
-            setup.ssh_options,
-        )
+
+        def on(device: str) -> dict:
+            return execute_job(
+                job,
+                artifact.path,
+                setup.bundle.path,
+                device_dir,
+                device,
+                setup.profile,
+                progress,
+                setup.ssh_options,
+            )
+
+        # a free device of the pool; another one if it drops out
+        setup.pool.run(on, progress)
     return stored_outputs(device_dir), read_json(record_file)
 
 
@@ -267,7 +277,8 @@ def measure_entry(
             "latency": latency,
             "memory": memory,
             "artifact": {**artifact.info, "sha256": file_digest(artifact.path)},
-            "environment": record["environment"],
+            # which device of the pool produced these figures
+            "environment": {**record["environment"], "device": measured_on(record)},
             "evaluation": record.get("evaluation"),
             "recalibration": fit.describe() if fit is not None else None,
         }

@@ -10,7 +10,9 @@ from edgeprune.export import ExportSettings
 from edgeprune.results import Estimate
 from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.estimate import MachinePeaks, estimate_latency, estimate_memory, peaks_for
+from edgeprune.targets.execute import pool_devices
 from edgeprune.targets.graph_cost import graph_costs
+from edgeprune.targets.pool import DevicePool
 from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.run import DeviceJob
 from edgeprune.tasks import Task
@@ -93,10 +95,15 @@ class MeasureSetup:
     export: ExportSettings = field(default_factory=ExportSettings)
     normalize: object = None  # Normalizer: how PyTorch sees the bundle's images
     explanation: object = None  # the task's explanation settings (None: no explanations)
-    device: str | None = None  # None: the profile's ssh entry, else this machine (execute_job)
+    device: str | None = None  # --device: destinations, comma-separated; None: the profile's
     ssh_options: str = ""
     parity_tolerance: tuple[float, float] = (1e-4, 1e-3)  # (atol, rtol) against PyTorch
     recalibration: str = "none"  # a RECALIBRATIONS name: the scaling every artifact ships with
+    pool: DevicePool = field(init=False, repr=False)  # the devices jobs run on, one job each
+
+    def __post_init__(self) -> None:
+        devices = pool_devices(self.device, self.estimator.target)
+        object.__setattr__(self, "pool", DevicePool(devices))
 
     @property
     def profile(self) -> TargetProfile:
