@@ -235,12 +235,16 @@ def test_a_measured_latency_counts_only_out_of_the_noise(make):
         return e
 
     base = timed(entry("baseline", 0.0, accuracy=0.9, ece=0.02), 0.289, 0.31, 0.9)  # busy
-    noisy = timed(entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800), 0.159, 0.17, 0.2)
-    run = results(base, noisy, host_target=True)
+    masked = timed(entry("u-0.25", 0.25, accuracy=0.9, ece=0.02, nonzero=800), 0.159, 0.17, 0.2)
+    int8 = timed(entry("baseline@int8", 0.0, accuracy=0.9, ece=0.02), 0.159, 0.17, 0.2)
+    int8.precision = "int8"  # the same graph's size in this hand-made record; another precision
+    run = results(base, masked, int8, host_target=True)
     decision = decide(run, settings())
     assert decision.chosen is None  # the baseline was timed busy: no gain to trust
     assert "gains nothing on host-cpu" in decision.verdict("u-0.25").reasons[0]
-    timed(base, 0.289, 0.30, 0.31)  # a quiet baseline: now 0.17 ms at p90 is clearly faster
-    assert decide(run, settings()).chosen == "u-0.25"
-    timed(noisy, 0.27, 0.29, 0.3)  # p90 above 95 % of the baseline's p50: within the noise
+    timed(base, 0.289, 0.30, 0.31)  # a quiet baseline: 0.17 ms at p90 is clearly faster...
+    decision = decide(run, settings())
+    assert decision.chosen == "baseline@int8"  # ...for what runs otherwise,
+    assert not decision.verdict("u-0.25").feasible  # not for a mask a dense runtime ignores
+    timed(int8, 0.27, 0.29, 0.3)  # p90 above 95 % of the baseline's p50: within the noise
     assert decide(run, settings()).chosen is None
