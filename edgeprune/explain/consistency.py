@@ -25,7 +25,6 @@ from edgeprune.metrics.explanation import PESettings, hcc, pe_score
 HCC_METHOD = "gradcam"  # defaults; the run's explain settings choose (hcc-method, pe-method)
 PE_METHOD = "gradcam++"
 TARGETS = ("original", "label", "own")
-OVERLAY_IMAGES = 16  # maps kept per candidate for side-by-side overlays
 ARTIFACT_PATH = "artifact: closed form from the exported feature map and the linear head"
 PYTORCH_PATH = (
     "pytorch: the head is not GAP + linear (or a CAM method has no closed form), maps from the "
