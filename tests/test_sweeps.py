@@ -122,6 +122,13 @@ def test_without_ray_the_executor_is_one_line(monkeypatch, capsys, tmp_path):
     assert "--executor ray needs Ray, which is not installed" in capsys.readouterr().err
 
 
+def _as_in_a_terminal() -> None:
+    """SIGINT delivered and handled by default in the child, as a terminal's Ctrl-C is: a
+    test process that runs Ray's driver may have it blocked, and children inherit that."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _edgeprune(*args: str) -> subprocess.Popen:
     script = Path(sys.executable).with_name("edgeprune")
     return subprocess.Popen(
@@ -129,6 +136,7 @@ def _edgeprune(*args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 
@@ -143,23 +151,27 @@ def _processes(pattern: str) -> dict[int, str]:
     return found
 
 
-def _wait_for(pattern: str, timeout: float = 120.0) -> int:
+def _wait_for(pattern: str, before: set[int], timeout: float = 120.0) -> int:
+    """A process matching ``pattern`` that was not running ``before`` the run started (a
+    worker of an earlier test's cluster may still be stopping)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = _processes(pattern)
+        found = set(_processes(pattern)) - before
         if found:
             return min(found)
         time.sleep(0.2)
     raise AssertionError(f"no process matching {pattern!r} within {timeout:.0f} s")
 
 
+@pytest.mark.slow  # about 35 s: a Ray cluster started in a child process
 def test_a_killed_worker_loses_only_its_candidate(local_sweep, sweep, ray_module, tmp_path):
     """SIGKILL to the worker making a candidate: Ray makes that candidate again elsewhere,
     the run finishes, and every figure is the local executor's."""
     out = _without_candidates(local_sweep, tmp_path / "killed")
     loud = [f for f in sweep if f != "--quiet"]
+    earlier = set(_processes("ray::"))
     run = _edgeprune("compress", "--out", str(out), *loud, "--executor", "ray", "--workers", "2")
-    victim = _wait_for("ray::edgeprune l1-filter-0.50")
+    victim = _wait_for("ray::edgeprune l1-filter-0.50", earlier)
     time.sleep(1.0)
     os.kill(victim, signal.SIGKILL)
     _, err = run.communicate(timeout=600)
@@ -168,6 +180,7 @@ def test_a_killed_worker_loses_only_its_candidate(local_sweep, sweep, ray_module
     assert _figures(out) == _figures(local_sweep)
 
 
+@pytest.mark.slow  # about 45 s: a cluster started and stopped, then the rerun
 def test_ctrl_c_stops_the_cluster_it_started_and_a_rerun_finishes(
     local_sweep, sweep, ray_module, tmp_path
 ):
@@ -175,8 +188,9 @@ def test_ctrl_c_stops_the_cluster_it_started_and_a_rerun_finishes(
     before = set(_processes("raylet")) | set(_processes("gcs_server"))
     loud = [f for f in sweep if f != "--quiet"]
     flags = ["compress", "--out", str(out), *loud, "--executor", "ray", "--workers", "1"]
+    earlier = set(_processes("ray::"))
     run = _edgeprune(*flags)
-    _wait_for("ray::edgeprune")
+    _wait_for("ray::edgeprune", earlier)
     time.sleep(1.0)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
