@@ -211,8 +211,10 @@ def measure_entry(
     if resume and layout.metrics.exists():
         cached = read_json(layout.metrics)
         entry = load_entry(cached, task)
-        outputs = stored_outputs(layout.device)
-        if outputs is not None and "intervals" not in cached.get("quality", {}):
+        outdated = "intervals" not in cached.get("quality", {})
+        # read only when needed: a full CIFAR-10-C entry's outputs are tens of MB
+        outputs = stored_outputs(layout.device) if outdated else None
+        if outputs is not None:
             # An entry measured before its figures carried intervals (or of edgeprune-results/1,
             # whose ECE gave a confidence of exactly 1.0 a bin of its own): its figures are
             # computed again from its outputs, so that one run never compares two binnings

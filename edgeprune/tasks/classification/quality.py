@@ -167,7 +167,7 @@ def measure_quality(outputs: dict[str, np.ndarray], bundle: EvalBundle, n_bins: 
             "n": int(len(split_labels)),
             **summary,
         }
-    correct = int(np.sum(logits.argmax(axis=1) == labels))
+    correct = int(_correct(logits, labels).sum())
     replicates = resampled(outputs, bundle, n_bins)
     intervals = {
         "level": ci.LEVEL,
