@@ -25,6 +25,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,10 +34,18 @@ from edgeprune.files import atomic_path, file_digest, write_json
 from edgeprune.targets.bundle import Preprocess
 from edgeprune.targets.environment import jetson_state
 from edgeprune.targets.precision import PRECISIONS
-from edgeprune.targets.profile import TargetProfile
 from edgeprune.targets.runners.cuda_backend import load_cuda
-from edgeprune.targets.runtimes import BuildRequest
-from edgeprune.targets.tensorrt_support import import_tensorrt, make_logger, tensorrt_version
+from edgeprune.targets.tensorrt_support import (
+    create_or_explain,
+    import_tensorrt,
+    logged_reason,
+    make_logger,
+    tensorrt_version,
+)
+
+if TYPE_CHECKING:  # annotations only: the builder needs neither the profiles nor the registry
+    from edgeprune.targets.profile import TargetProfile
+    from edgeprune.targets.runtimes import BuildRequest
 
 
 @dataclass(frozen=True)
@@ -189,15 +198,32 @@ def _calibration_batches(
     ]
 
 
-def _configure_precision(trt, network, config, settings, calibration, notes):
-    """Precision flags; returns "explicit"/"implicit" for INT8, else None."""
+def _platform_has(builder, kind: str) -> bool:
+    # platform_has_fast_fp16/int8 are deprecated in TensorRT 10 (still present up to 10.x);
+    # where they are gone, the sm check in _check_request stands alone.
+    return bool(getattr(builder, f"platform_has_fast_{kind}", True))
+
+
+def _configure_precision(trt, builder, network, config, settings, calibration, gpu, notes):
+    """Precision flags; returns "explicit"/"implicit" for INT8, else None.
+
+    TensorRT refuses a build that asks for FP16 or INT8 kernels the GPU has no fast path for
+    (``platform_has_fast_fp16`` / ``_int8``), so this refuses first, in one line."""
     if settings.precision == "fp32":
         # Ampere's TF32 is on by default and rounds FP32 matmuls to 10-bit mantissas.
         if hasattr(trt.BuilderFlag, "TF32"):
             config.clear_flag(trt.BuilderFlag.TF32)
         return None
-    if settings.precision == "fp16" or settings.int8_with_fp16:
+    fast_fp16 = _platform_has(builder, "fp16")
+    where = f"{gpu['name']} (sm {gpu['compute_capability']})"
+    if settings.precision == "fp16" and not fast_fp16:
+        raise EdgepruneError(f"{where} has no fast FP16: TensorRT builds fp32 (or int8) here")
+    if settings.precision == "int8" and not _platform_has(builder, "int8"):
+        raise EdgepruneError(f"{where} has no fast INT8: TensorRT builds fp32 or fp16 here")
+    if settings.precision == "fp16" or (settings.int8_with_fp16 and fast_fp16):
         config.set_flag(trt.BuilderFlag.FP16)
+    elif settings.int8_with_fp16:
+        notes.append("no fast FP16 here: layers left unquantized run in FP32")
     if settings.precision == "fp16":
         return None
     config.set_flag(trt.BuilderFlag.INT8)  # weakly-typed networks need it for Q/DQ too
@@ -249,6 +275,11 @@ def _configure_sparsity_and_dla(
             "was asked for"
         )
     if dynamic and len(set(settings.batch)) > 1:
+        if not settings.gpu_fallback:  # TensorRT fails the build: nothing may fall back
+            raise EdgepruneError(
+                "the DLA runs static shapes only: give a fixed batch (min = opt = max) or "
+                "allow GPU fallback"
+            )
         notes.append("the DLA runs static shapes only: dynamic-batch layers fall back to the GPU")
     config.default_device_type = trt.DeviceType.DLA
     config.DLA_core = settings.dla_core
@@ -311,6 +342,40 @@ def _check_version(trt) -> None:
         raise EdgepruneError(f"TensorRT {trt.__version__} is too old: edgeprune needs 8.0 or later")
 
 
+def _open_builder(trt, logger):
+    """Builder, empty network and config; TensorRT's own CUDA initialisation failure (raised
+    by pybind11 as "factory function returned nullptr") becomes one EdgepruneError."""
+    builder = create_or_explain("a builder", logger, trt.Builder, logger)
+    network = create_or_explain("a network", logger, builder.create_network, _network_flags(trt))
+    config = create_or_explain("a builder config", logger, builder.create_builder_config)
+    return builder, network, config
+
+
+def _parse(trt, network, logger, onnx_path: Path) -> None:
+    parser = create_or_explain("an ONNX parser", logger, trt.OnnxParser, network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        reason = errors[0] if errors else logged_reason(logger, "no reason given")
+        raise EdgepruneError(f"TensorRT cannot parse {onnx_path.name}: {reason}")
+
+
+def describe_builder() -> dict[str, object]:
+    """What TensorRT's builder says about this machine's GPU (a quick check that TensorRT,
+    not only CUDA, works here): version, DLA cores, fast FP16 / INT8, TF32 default."""
+    trt = import_tensorrt()
+    _check_version(trt)
+    logger = make_logger(trt, "ERROR")
+    builder, _, config = _open_builder(trt, logger)
+    tf32 = hasattr(trt.BuilderFlag, "TF32") and bool(config.get_flag(trt.BuilderFlag.TF32))
+    return {
+        "tensorrt": trt.__version__,
+        "dla_cores": int(builder.num_DLA_cores),
+        "fast_fp16": _platform_has(builder, "fp16"),
+        "fast_int8": _platform_has(builder, "int8"),
+        "tf32_default": tf32,
+    }
+
+
 def _build(trt, cuda, onnx_path, settings, target, images, preprocess, out_dir) -> BuiltEngine:
     _check_version(trt)
     gpu = cuda.device_properties()
@@ -319,17 +384,14 @@ def _build(trt, cuda, onnx_path, settings, target, images, preprocess, out_dir) 
     out_dir = Path(out_dir) if out_dir is not None else onnx_path.parent
     path = out_dir / engine_filename(onnx_path, device, version, settings)
     logger = make_logger(trt)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags(trt))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise EdgepruneError(f"TensorRT cannot parse {onnx_path.name}: {(errors or ['?'])[0]}")
-    config = builder.create_builder_config()
+    builder, network, config = _open_builder(trt, logger)
+    _parse(trt, network, logger, onnx_path)
     _set_workspace(trt, config, settings.workspace_mb)
     notes: list[str] = []
     calibration = (images, preprocess) if images is not None else None
-    int8_mode = _configure_precision(trt, network, config, settings, calibration, notes)
+    int8_mode = _configure_precision(
+        trt, builder, network, config, settings, calibration, gpu, notes
+    )
     profile, input_shapes = _batch_profiles(builder, network, settings)
     if profile is not None:
         config.add_optimization_profile(profile)
@@ -343,8 +405,8 @@ def _build(trt, cuda, onnx_path, settings, target, images, preprocess, out_dir) 
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - started
-    if serialized is None:
-        reason = logger.errors[-1] if logger.errors else "see the TensorRT log above"
+    if serialized is None:  # TensorRT logs why and returns None
+        reason = logged_reason(logger, "see the TensorRT log above")
         raise EdgepruneError(f"TensorRT could not build {path.name}: {reason}")
     with atomic_path(path, suffix=".engine") as tmp:
         tmp.write_bytes(bytes(serialized))

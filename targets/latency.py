@@ -1,6 +1,10 @@
 """Latency measurement: warm-up, timed iterations, percentiles and throughput.
 
-Each figure records how it was measured (batch size, warm-up, iterations), as trtexec does.
+Each figure records how it was measured (batch size, warm-up, iterations, mode), as trtexec
+does. The serial figure (``measure_latency``: one inference at a time, each waited for) is the
+application's latency; a runtime that can also time trtexec's throughput modes (TensorRT:
+several streams in flight, CUDA graphs) lists them in ``Runner.latency_modes`` and
+``measure_modes`` times each, beside it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.targets.runners.base import Runner
 
 PERCENTILES = (50, 90, 95, 99)
+COMPONENTS = ("h2d_ms", "compute_ms", "d2h_ms", "enqueue_ms")
+SERIAL_MODE = (
+    "serial (application latency): one inference at a time on one stream (inputs in, run, "
+    "outputs back), each waited for before the next; perf_counter around infer()"
+)
 
 
 def summarize_times(times_ms: Sequence[float], batch_size: int) -> dict[str, float]:
@@ -99,7 +109,32 @@ def measure_latency(
     if images != len(batch):
         result["run_batch_size"] = int(len(batch))
     result.update(summarize_times([r["total_ms"] for r in records], images))
-    for component in ("h2d_ms", "compute_ms", "d2h_ms"):
+    for component in COMPONENTS:
         if records and component in records[0]:
             result[component] = summarize_times([r[component] for r in records], images)
     return result
+
+
+def measure_modes(
+    runner: Runner,
+    batch: np.ndarray,
+    warmup: int,
+    iterations: int,
+    max_seconds: float,
+    outputs: Sequence[str] | None = None,
+    answers: int | None = None,
+) -> dict[str, dict[str, object]]:
+    """Each of the runner's ``latency_modes`` on one batch, keyed by mode; a mode this machine
+    cannot run (CUDA graphs through pycuda) is recorded as ``{"mode": ..., "unsupported":
+    reason}`` rather than failing the evaluation."""
+    feeds = {runner.input_names[0]: batch}
+    figures: dict[str, dict[str, object]] = {}
+    for mode in runner.latency_modes:
+        try:
+            figures[mode] = runner.time_mode(
+                mode, feeds, list(outputs) if outputs else None, warmup, iterations,
+                max_seconds, answers,
+            )  # fmt: skip
+        except EdgepruneError as exc:
+            figures[mode] = {"mode": mode, "unsupported": str(exc)}
+    return figures

@@ -29,7 +29,13 @@ from edgeprune.files import write_json, write_npz
 from edgeprune.progress import rate_and_time_left
 from edgeprune.targets.bundle import CLEAN, EvalBundle
 from edgeprune.targets.environment import describe_environment, load_average
-from edgeprune.targets.latency import latency_plan, measure_latency, static_batch_note
+from edgeprune.targets.latency import (
+    SERIAL_MODE,
+    latency_plan,
+    measure_latency,
+    measure_modes,
+    static_batch_note,
+)
 from edgeprune.targets.memory import current_rss_bytes, peak_rss_bytes
 from edgeprune.targets.runners import create_runner
 from edgeprune.targets.tegrastats import TegrastatsSampler
@@ -182,7 +188,19 @@ def evaluate_artifact(
             latency[size]["load_average"] = {"before": load_before, "after": load_average()}
             if board.summary():
                 latency[size]["tegrastats"] = board.summary()
+            latency[size]["mode"] = SERIAL_MODE  # every figure says how it was measured
             _log(f"latency batch {size}: p50 {latency[size]['p50_ms']:.3f} ms")
+            if runner.latency_modes:  # trtexec's throughput modes, beside the serial figure
+                latency[size]["modes"] = measure_modes(
+                    runner, batch, job.warmup, job.iterations, job.max_seconds,
+                    list(job.outputs), answers=timed.reported,
+                )  # fmt: skip
+                for mode, figure in latency[size]["modes"].items():
+                    if "p50_ms" in figure:
+                        _log(
+                            f"latency batch {size}, {mode}: p50 {figure['p50_ms']:.3f} ms, "
+                            f"{figure['throughput_ips']:.0f} images/s"
+                        )
         latency_note = static_batch_note(runner.fixed_batch)
         runtime_info = dict(runner.info)
     record = {

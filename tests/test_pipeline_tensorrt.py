@@ -1,5 +1,5 @@
 """compress with TensorRT engines, end to end: runs where an NVIDIA GPU, TensorRT and
-cuda-python or pycuda are present (pip install 'edgeprune[tensorrt]'); skips otherwise."""
+cuda-python or pycuda are present (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]'); skips otherwise."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from edgeprune.runs import read_run
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
-        "TensorRT is not installed (pip install 'edgeprune[tensorrt]')", allow_module_level=True
+        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')", allow_module_level=True
     )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgeprune.errors import EdgepruneError
+
 
 class Runner:
     """Base class. Subclasses implement ``_activate``, ``_deactivate`` and ``_infer``.
@@ -20,6 +22,9 @@ class Runner:
     """
 
     runtime = "base"
+    # Timing modes beyond the serial one that this runtime can run (``time_mode``), e.g.
+    # TensorRT's "enqueue-ahead" and "cuda-graph"; none by default.
+    latency_modes: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.input_names: list[str] = []
@@ -62,6 +67,21 @@ class Runner:
             result = self.infer({self.input_names[0]: np.concatenate([batch, pad])}, outputs)
             return {k: v[:n] for k, v in result.items()}
         return self.infer({self.input_names[0]: batch}, outputs)
+
+    def time_mode(
+        self,
+        mode: str,
+        feeds: dict[str, np.ndarray],
+        outputs: list[str] | None = None,
+        warmup: int = 10,
+        iterations: int = 200,
+        max_seconds: float = 3.0,
+        answers: int | None = None,
+    ) -> dict[str, object]:
+        """Time one of ``latency_modes``: a summary shaped like ``latency.summarize_times``
+        plus ``mode`` (how it was measured), ``throughput_ips``, ``enqueue_ms``, ``streams``,
+        ``cuda_graph`` and ``spin_wait``."""
+        raise EdgepruneError(f"the {self.runtime} runner has no timing mode {mode!r}")
 
     def _activate(self) -> None:
         raise NotImplementedError

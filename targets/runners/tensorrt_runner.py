@@ -5,8 +5,12 @@ stream and CUDA events around each phase, as trtexec times it.
         logits = runner.infer({"input": batch})["logits"]
 
 Each inference records ``h2d_ms`` (pinned host -> device copy of the inputs), ``compute_ms``
-(the engine's enqueue to completion on the stream: trtexec's "GPU Compute Time") and
-``d2h_ms`` (the requested outputs back); the base class adds the wall time around it all.
+(the engine's enqueue to completion on the stream: trtexec's "GPU Compute Time"), ``d2h_ms``
+(the requested outputs back) and ``enqueue_ms`` (host time inside the enqueue call: trtexec's
+"Enqueue Time"); the base class adds the wall time around it all. That serial loop, which
+synchronises after every inference, is the application's latency. trtexec's throughput
+modes (several streams kept busy, CUDA graphs, spin-waiting) are ``time_mode``'s, in
+``tensorrt_timing``.
 
 CUDA is reached through cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` before
 cuda-python 12.6) or pycuda, whichever is installed. Engines from TensorRT 8.5+ run through
@@ -22,7 +26,7 @@ Torch-free and Python 3.8-compatible: this module runs on the device.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,14 @@ import numpy as np
 from edgeprune.errors import EdgepruneError
 from edgeprune.targets.runners.base import Runner
 from edgeprune.targets.runners.cuda_backend import load_cuda
-from edgeprune.targets.tensorrt_support import import_tensorrt, make_logger
+from edgeprune.targets.tensorrt_support import (
+    create_or_explain,
+    import_tensorrt,
+    logged_reason,
+    make_logger,
+)
+
+OUT_OF_MEMORY = "is the GPU out of memory?"
 
 
 class _Tensor:
@@ -92,20 +103,75 @@ def read_sidecar(engine_path: Path) -> dict[str, object] | None:
         return None
 
 
+def set_shape(context, tensor: _Tensor, shape) -> None:
+    """Set a dynamic input's shape on ``context``; a shape outside its profile is refused."""
+    if not tensor.profile:
+        return
+    ok = (
+        context.set_input_shape(tensor.name, tuple(shape))
+        if tensor.index is None
+        else context.set_binding_shape(tensor.index, tuple(shape))
+    )
+    if ok is False:
+        raise EdgepruneError(
+            f"engine input {tensor.name!r} does not accept shape {tuple(shape)}; "
+            f"its profile allows {tensor.profile[0]} to {tensor.profile[2]}"
+        )
+
+
+def current_shape(context, tensor: _Tensor) -> tuple[int, ...]:
+    if tensor.index is None:
+        return tuple(context.get_tensor_shape(tensor.name))
+    return tuple(context.get_binding_shape(tensor.index))
+
+
+def enqueue(context, tensors: list[_Tensor], devices: dict[str, int], stream: int) -> bool:
+    """One asynchronous inference on ``stream``: ``execute_async_v3`` on named tensors (their
+    addresses were set once), ``execute_async_v2`` with a bindings list before TensorRT 8.5."""
+    if tensors[0].index is None:
+        return context.execute_async_v3(stream)
+    bindings = [0] * len(tensors)
+    for tensor in tensors:
+        bindings[tensor.index] = devices[tensor.name]
+    return context.execute_async_v2(bindings, stream)
+
+
+def _flag(value: object) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 class TensorRTRunner(Runner):
-    """Runs a serialized TensorRT engine; options come as strings from the device command line."""
+    """Runs a serialized TensorRT engine; options come as strings from the device command line.
+
+    ``streams`` (default 2), ``spin_wait`` and ``modes`` (comma-separated, default
+    "enqueue-ahead,cuda-graph"; "" for none) configure the trtexec-style timing modes.
+    """
 
     runtime = "tensorrt"
 
     def __init__(
-        self, artifact: str | Path, cuda: str = "auto", device: int | str = 0, log: str = "WARNING"
+        self,
+        artifact: str | Path,
+        cuda: str = "auto",
+        device: int | str = 0,
+        log: str = "WARNING",
+        streams: int | str = 2,
+        spin_wait: bool | str = False,
+        modes: str = "enqueue-ahead,cuda-graph",
     ) -> None:
         super().__init__()
         self.artifact = Path(artifact)
         self.cuda_backend, self.device_index, self.log_level = cuda, int(device), log
+        self.spin_wait = _flag(spin_wait)
+        self.streams = int(streams) if str(streams).strip().isdigit() else 0
+        if self.streams < 1:
+            raise EdgepruneError(f"the streams option must be a whole number >= 1, got {streams!r}")
+        self.latency_modes = tuple(m.strip() for m in str(modes).split(",") if m.strip())
         self.max_batch: int | None = None
+        self.mode_outputs: dict[str, np.ndarray] = {}  # the last timing mode's last outputs
         self._cuda = None
-        self._context = None
+        self._context = self._engine = None
+        self._lanes: dict[object, list] = {}  # the timing modes' streams, contexts, buffers
         self._trt_objects: list[object] = []
 
     def _activate(self) -> None:
@@ -129,15 +195,17 @@ class TensorRTRunner(Runner):
         built = read_sidecar(self.artifact) or {}
         _check_built_here(self.artifact, built, trt.__version__, gpu)
         logger = make_logger(trt, self.log_level)
+        self._logger = logger
         trt.init_libnvinfer_plugins(logger, "")
-        runtime = trt.Runtime(logger)
+        runtime = create_or_explain("a runtime", logger, trt.Runtime, logger)
         engine = runtime.deserialize_cuda_engine(self.artifact.read_bytes())
         if engine is None:
             reason = logger.errors[0] if logger.errors else "unknown reason"
             raise EdgepruneError(f"TensorRT cannot load {self.artifact.name}: {reason}")
-        context = engine.create_execution_context()
-        self._trt_objects = [context, engine, runtime]  # released in this order
-        self._context, self._logger = context, logger
+        self._trt_objects = [engine, runtime]
+        context = self.new_context(engine)
+        self._trt_objects.insert(0, context)  # released in this order: context, engine, runtime
+        self._context, self._engine = context, engine
         self._tensors = _engine_tensors(trt, engine)
         self._allocate()
         self._events = [self._cuda.event() for _ in range(4)]
@@ -162,6 +230,16 @@ class TensorRTRunner(Runner):
             if built
             else None,
         }
+
+    def new_context(self, engine=None):
+        """Another execution context of the engine (each stream in flight needs its own)."""
+        engine = engine if engine is not None else self._engine
+        return create_or_explain(
+            "an execution context",
+            self._logger,
+            engine.create_execution_context,
+            hint=OUT_OF_MEMORY,
+        )
 
     def _allocate(self) -> None:
         """Buffers for the largest shapes the engine accepts, allocated once."""
@@ -188,26 +266,21 @@ class TensorRTRunner(Runner):
                 self._context.set_tensor_address(tensor.name, tensor.device)
 
     def _set_input_shape(self, tensor: _Tensor, shape) -> None:
-        if not tensor.profile:
-            return
-        ok = (
-            self._context.set_input_shape(tensor.name, tuple(shape))
-            if tensor.index is None
-            else self._context.set_binding_shape(tensor.index, tuple(shape))
-        )
-        if ok is False:
-            raise EdgepruneError(
-                f"engine input {tensor.name!r} does not accept shape {tuple(shape)}; "
-                f"its profile allows {tensor.profile[0]} to {tensor.profile[2]}"
-            )
+        set_shape(self._context, tensor, shape)
+
+    def set_input_shape(self, name: str, shape) -> None:
+        """Set input ``name``'s shape; one outside the engine's profile is an EdgepruneError."""
+        tensor = next((t for t in self._tensors if t.is_input and t.name == name), None)
+        if tensor is None:
+            raise EdgepruneError(f"the engine has no input {name!r}; inputs: {self.input_names}")
+        self._set_input_shape(tensor, shape)
 
     def _current_shape(self, tensor: _Tensor) -> tuple[int, ...]:
-        if tensor.index is None:
-            return tuple(self._context.get_tensor_shape(tensor.name))
-        return tuple(self._context.get_binding_shape(tensor.index))
+        return current_shape(self._context, tensor)
 
     def _deactivate(self) -> None:
-        self._context = None
+        self._context = self._engine = None  # the list below holds the last references
+        self._lanes = {}  # their contexts go before the engine
         while self._trt_objects:  # context, then engine, then runtime: each outlives the last
             del self._trt_objects[0]
         if self._cuda is not None:
@@ -226,11 +299,11 @@ class TensorRTRunner(Runner):
             return merged, times
         return self._run(feeds, outputs)
 
-    def _run(self, feeds: dict[str, np.ndarray], outputs: Sequence[str]):
-        cuda, events = self._cuda, self._events
-        inputs = [t for t in self._tensors if t.is_input]
-        staged = []
-        for tensor in inputs:
+    def checked_feeds(self, feeds: dict[str, np.ndarray]) -> list[tuple[_Tensor, np.ndarray]]:
+        """Each engine input with its array, contiguous in the engine's dtype; a missing input
+        or a shape the engine cannot take is an EdgepruneError."""
+        checked = []
+        for tensor in (t for t in self._tensors if t.is_input):
             if tensor.name not in feeds:
                 raise EdgepruneError(f"missing engine input {tensor.name!r}")
             array = np.ascontiguousarray(feeds[tensor.name], dtype=tensor.dtype)
@@ -240,6 +313,13 @@ class TensorRTRunner(Runner):
                 raise EdgepruneError(
                     f"input {tensor.name!r} has shape {array.shape}, the engine expects {tensor.shape}"
                 )
+            checked.append((tensor, array))
+        return checked
+
+    def _run(self, feeds: dict[str, np.ndarray], outputs: list[str]):
+        cuda, events = self._cuda, self._events
+        staged = []
+        for tensor, array in self.checked_feeds(feeds):
             self._set_input_shape(tensor, array.shape)
             host = tensor.host[: array.nbytes]
             np.copyto(host.view(tensor.dtype).reshape(array.shape), array)
@@ -248,7 +328,9 @@ class TensorRTRunner(Runner):
         for tensor, host in staged:
             cuda.copy_to_device(tensor.device, host)
         cuda.record(events[1])
+        started = time.perf_counter()
         self._execute()
+        enqueue_ms = (time.perf_counter() - started) * 1e3
         cuda.record(events[2])
         wanted = [t for t in self._tensors if not t.is_input and t.name in outputs]
         shapes = {t.name: self._current_shape(t) for t in wanted}
@@ -267,20 +349,37 @@ class TensorRTRunner(Runner):
             "h2d_ms": cuda.elapsed_ms(events[0], events[1]),
             "compute_ms": cuda.elapsed_ms(events[1], events[2]),
             "d2h_ms": cuda.elapsed_ms(events[2], events[3]),
+            "enqueue_ms": enqueue_ms,
         }
         return result, components
 
     def _execute(self) -> None:
-        if self._tensors[0].index is None:
-            ok = self._context.execute_async_v3(self._cuda.stream_handle)
-        else:
-            bindings = [0] * len(self._tensors)
-            for tensor in self._tensors:
-                bindings[tensor.index] = tensor.device
-            ok = self._context.execute_async_v2(bindings, self._cuda.stream_handle)
+        devices = {t.name: t.device for t in self._tensors}
+        self.check_enqueued(
+            enqueue(self._context, self._tensors, devices, self._cuda.stream_handle)
+        )
+
+    def check_enqueued(self, ok: bool) -> None:
         if not ok:
-            reason = self._logger.errors[-1] if self._logger.errors else "unknown reason"
+            reason = logged_reason(self._logger, "unknown reason")
             raise EdgepruneError(f"TensorRT execution failed on {self.artifact.name}: {reason}")
+
+    def time_mode(
+        self,
+        mode: str,
+        feeds: dict[str, np.ndarray],
+        outputs: list[str] | None = None,
+        warmup: int = 10,
+        iterations: int = 200,
+        max_seconds: float = 3.0,
+        answers: int | None = None,
+    ) -> dict[str, object]:
+        """Time ``mode`` ("enqueue-ahead" or "cuda-graph") as trtexec does; see
+        ``edgeprune.targets.runners.tensorrt_timing``. The last inference's outputs are left
+        in ``mode_outputs``."""
+        from edgeprune.targets.runners.tensorrt_timing import time_mode
+
+        return time_mode(self, mode, feeds, outputs, warmup, iterations, max_seconds, answers)
 
 
 def _check_built_here(path: Path, built: dict, version: str, gpu: dict) -> None:

@@ -80,7 +80,7 @@ def test_missing_tensorrt_is_one_clear_error(tmp_path):
     onnx_path.write_bytes(b"not read before the import check")
     with pytest.raises(EdgepruneError, match=r"TensorRT is not installed: pip install") as info:
         build_engine(onnx_path)
-    assert "\n" not in str(info.value) and "edgeprune[tensorrt]" in str(info.value)
+    assert "\n" not in str(info.value) and "edgeprune[tensorrt-cu12]" in str(info.value)
 
 
 def test_missing_model_and_half_calibration_are_user_errors(tmp_path):

@@ -1,7 +1,8 @@
 """The TensorRT build and run paths end to end on a machine without a GPU, against the
-host-memory stand-in in fake_tensorrt.py: builder flags per precision, optimisation and
-calibration profiles, engine naming and sidecar, target checks, the runner's buffers,
-dynamic batch, chunking, padding and timing components, and the device entry point."""
+host-memory stand-in in fake_tensorrt.py, once as TensorRT 10.x and once as 8.6: builder
+flags per precision, optimisation and calibration profiles, engine naming and sidecar, target
+checks, the runner's buffers, both outputs, dynamic batch, chunking, padding and timing
+components, and the device entry point."""
 
 from __future__ import annotations
 
@@ -9,57 +10,29 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.export import ExportSettings, export_onnx
-from edgeprune.export.quantize import QuantizeSettings, quantize_int8
 from edgeprune.export.tensorrt_build import EngineSettings, build_engine
-from edgeprune.models.small_resnet import SmallResNet
-from edgeprune.targets.bundle import write_bundle
 from edgeprune.targets.profile import load_target
 from edgeprune.targets.run import DeviceJob, evaluate_artifact
 from edgeprune.targets.runners import create_runner
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("fake")
-    model = SmallResNet(10).eval()
-    dynamic = export_onnx(model, folder / "model.onnx", (3, 32, 32)).path
-    static = export_onnx(
-        model, folder / "static.onnx", (3, 32, 32), ExportSettings(dynamic_batch=False)
-    ).path
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
-    bundle = write_bundle(
-        folder / "bundle",
-        {"clean": (images, rng.integers(0, 10, 300))},
-        (0.5,) * 3,
-        (0.25,) * 3,
-        10,
-    )
-    qdq = quantize_int8(
-        dynamic,
-        folder / "model.int8.onnx",
-        images,
-        bundle.preprocess,
-        QuantizeSettings(calibration_count=64),
-    ).path
-    return {"dynamic": dynamic, "static": static, "qdq": qdq, "images": images, "bundle": bundle}
 
 
 def _description(built) -> dict:
     return json.loads(built.path.read_bytes())  # the fake serializes what the builder was told
 
 
+def _trt(fake) -> str:
+    """The version in engine names: "10.3" or "8.6"."""
+    return "{}.{}".format(*fake.__version__.split(".")[:2])
+
+
 def test_fp16_build_names_the_engine_and_writes_the_sidecar(fake_tensorrt, models, tmp_path):
     built = build_engine(models["dynamic"], EngineSettings(batch=(1, 64, 256)), out_dir=tmp_path)
-    assert built.path.name == "model.fake-gpu.trt10.3.fp16.engine"
+    assert built.path.name == f"model.fake-gpu.trt{_trt(fake_tensorrt)}.fp16.engine"
     assert built.sidecar.name == built.path.name + ".json"
     record = json.loads(built.sidecar.read_text())
-    assert record["tensorrt"] == "10.3.0" and record["device"] == "fake-gpu"
+    assert record["tensorrt"] == fake_tensorrt.__version__ and record["device"] == "fake-gpu"
     assert record["gpu"]["compute_capability"] == "8.7" and record["build_seconds"] >= 0
     assert record["inputs"] == {"input": [-1, 3, 32, 32]}
     assert record["outputs"] == ["logits", "features"]
@@ -78,7 +51,7 @@ def test_fp32_turns_tf32_off(fake_tensorrt, models, tmp_path):
 def test_int8_explicit_from_qdq_and_implicit_with_a_cache(fake_tensorrt, models, tmp_path):
     int8 = EngineSettings(precision="int8", calibration_batch=8)
     explicit = build_engine(models["qdq"], int8, out_dir=tmp_path)
-    assert explicit.path.name == "model.fake-gpu.trt10.3.int8.engine"
+    assert explicit.path.name == f"model.fake-gpu.trt{_trt(fake_tensorrt)}.int8.engine"
     assert explicit.record["int8_quantization"] == "explicit"
     assert {"INT8", "FP16"} <= set(_description(explicit)["flags"])
     with pytest.raises(EdgepruneError, match="needs a QDQ model .* or calibration images"):
@@ -99,7 +72,7 @@ def test_int8_explicit_from_qdq_and_implicit_with_a_cache(fake_tensorrt, models,
 def test_target_checks(fake_tensorrt, models, tmp_path):
     orin_nano = load_target("jetson-orin-nano")  # sm 8.7, as the fake GPU
     built = build_engine(models["dynamic"], target=orin_nano, out_dir=tmp_path)
-    assert built.path.name == "model.orin-nano.trt10.3.fp16.engine"
+    assert built.path.name == f"model.orin-nano.trt{_trt(fake_tensorrt)}.fp16.engine"
     assert built.record["target"] == "jetson-orin-nano"
     with pytest.raises(
         EdgepruneError, match="sm 8.7.*jetson-agx-xavier is sm 7.2.*build on the device"
@@ -127,7 +100,9 @@ def test_dla_and_sparse_settings_reach_the_builder(fake_tensorrt, models, tmp_pa
         )
     finally:
         fake_tensorrt.Builder.num_DLA_cores = 0
-    assert built.path.name == "model.agx-orin-64gb.trt10.3.fp16.sparse.dla1.engine"
+    assert (
+        built.path.name == f"model.agx-orin-64gb.trt{_trt(fake_tensorrt)}.fp16.sparse.dla1.engine"
+    )
     engine = _description(built)
     assert engine["dla_core"] == 1 and {"GPU_FALLBACK", "SPARSE_WEIGHTS"} <= set(engine["flags"])
 
@@ -148,17 +123,22 @@ def test_runner_dynamic_batch_chunks_and_times(fake_tensorrt, models, tmp_path):
     built = build_engine(models["dynamic"], EngineSettings(batch=(1, 64, 256)), out_dir=tmp_path)
     preprocess = models["bundle"].preprocess
     with create_runner("tensorrt", str(built.path)) as runner:
-        assert runner.input_names == ["input"] and runner.output_names == ["logits"]
+        assert runner.input_names == ["input"] and runner.output_names == ["logits", "features"]
         assert runner.fixed_batch is None and runner.max_batch == 256
         for n in (1, 7, 300):  # 300 > the profile's 256: run as 256 + 44
             batch = preprocess(models["images"][:n])
-            logits = runner.infer({"input": batch})["logits"]
+            out = runner.infer({"input": batch})
             np.testing.assert_allclose(
-                logits, fake_tensorrt.reference_logits(batch), rtol=1e-5, atol=1e-5
+                out["logits"], fake_tensorrt.reference_logits(batch), rtol=1e-5, atol=1e-5
             )
-        assert {"total_ms", "h2d_ms", "compute_ms", "d2h_ms"} <= set(runner.timings[-1])
+            expected = fake_tensorrt.reference_features(batch, (n, 64, 8, 8))
+            np.testing.assert_allclose(out["features"], expected, rtol=1e-6)
+            assert list(runner.infer({"input": batch}, ["logits"])) == ["logits"]
+        assert {"total_ms", "h2d_ms", "compute_ms", "d2h_ms", "enqueue_ms"} <= set(
+            runner.timings[-1]
+        )
         info = runner.info
-    assert info["runtime"] == "tensorrt" and info["version"] == "10.3.0"
+    assert info["runtime"] == "tensorrt" and info["version"] == fake_tensorrt.__version__
     assert info["engine_device_memory_bytes"] == 4096 and info["gpu"]["name"] == "Fake GPU"
     assert info["batch_profile"] == [[1, 3, 32, 32], [64, 3, 32, 32], [256, 3, 32, 32]]
     assert info["built"]["precision"] == "fp16"
@@ -178,8 +158,11 @@ def test_runner_pads_a_static_engine_and_checks_shapes(fake_tensorrt, models, tm
 
 def test_runner_refuses_what_it_cannot_run(fake_tensorrt, models, tmp_path):
     built = build_engine(models["dynamic"], out_dir=tmp_path)
-    fake_tensorrt.__version__ = "10.7.0"
-    with pytest.raises(EdgepruneError, match="built with TensorRT 10.3.0 on fake-gpu.*rebuild"):
+    built_with = fake_tensorrt.__version__
+    fake_tensorrt.__version__ = "10.7.0" if built_with.startswith("8") else "8.6.2"
+    with pytest.raises(
+        EdgepruneError, match=f"built with TensorRT {built_with} on fake-gpu.*rebuild"
+    ):
         create_runner("tensorrt", str(built.path)).__enter__()
     corrupt = tmp_path / "corrupt.engine"
     corrupt.write_bytes(b"\x00garbage")
@@ -226,7 +209,7 @@ def test_a_tensorrt_variant_is_built_through_the_runtime_registry(
     )
     artifact = build_variant(base, layout, variant, inputs)
     assert artifact.runtime == "tensorrt" and artifact.path.suffix == ".engine"
-    assert artifact.path.name.endswith(f".trt10.3.{precision}.engine")
+    assert artifact.path.name.endswith(f".trt{_trt(fake_tensorrt)}.{precision}.engine")
     assert artifact.graph == base.onnx and artifact.estimate_precision == precision
     info = json.loads(layout.variant_info.read_text())
     assert info["engine"]["precision"] == precision and info["artifact"] == artifact.path.name

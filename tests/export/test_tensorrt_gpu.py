@@ -1,5 +1,5 @@
 """TensorRT engines built and run for real: needs an NVIDIA GPU, TensorRT and cuda-python or
-pycuda (``pip install 'edgeprune[tensorrt]'``); skips with the reason otherwise.
+pycuda (``pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]'``); skips with the reason otherwise.
 
 Engines are built for the GPU of the machine running the tests (no target profile), from the
 digits model trained in conftest.py, and compared with ONNX Runtime on the CPU: the same
@@ -17,37 +17,32 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.export.quantize import HOST_RUNNER_OPTIONS, QuantizeSettings, quantize_int8
 from edgeprune.export.tensorrt_build import (
     EngineSettings,
     build_engine,
+    describe_builder,
     device_slug,
     parse_trtexec_summary,
 )
 from edgeprune.targets.latency import measure_latency
 from edgeprune.targets.runners.onnxruntime_runner import OnnxRuntimeRunner
-from edgeprune.targets.runners.tensorrt_runner import TensorRTRunner, load_cuda
+from edgeprune.targets.runners.tensorrt_runner import TensorRTRunner
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
-        "TensorRT is not installed (pip install 'edgeprune[tensorrt]')", allow_module_level=True
+        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')", allow_module_level=True
     )
 
 BATCH = (1, 64, 256)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def gpu() -> dict:
-    """This machine's GPU; session-scoped and autouse so that it skips before any training."""
-    try:
-        cuda = load_cuda()
-    except EdgepruneError as exc:
-        pytest.skip(f"no usable CUDA GPU here: {exc}")
-    properties = cuda.device_properties()
-    cuda.close()
-    return properties
+def gpu(cuda_gpu) -> dict:
+    """This machine's GPU (conftest.py's cuda_gpu); autouse so that every test skips, before
+    any training, where CUDA or TensorRT cannot use it."""
+    return cuda_gpu
 
 
 @pytest.fixture(scope="module")
@@ -195,9 +190,7 @@ def test_sparse_weights_flag_builds(gpu, trained_digits, tmp_path):
 
 
 def test_dla_engine_where_the_device_has_one(gpu, trained_digits, tmp_path):
-    import tensorrt as trt
-
-    if trt.Builder(trt.Logger(trt.Logger.ERROR)).num_DLA_cores == 0:
+    if describe_builder()["dla_cores"] == 0:
         pytest.skip("no DLA on this GPU (Jetson Xavier / Orin AGX and NX have them)")
     built = build_engine(
         trained_digits.onnx,
@@ -207,6 +200,28 @@ def test_dla_engine_where_the_device_has_one(gpu, trained_digits, tmp_path):
     with TensorRTRunner(built.path) as runner:
         images = trained_digits.preprocess(trained_digits.test_images[:8])
         assert runner.infer({"input": images})["logits"].shape == (8, 10)
+
+
+def test_timing_modes_on_the_gpu(engines, trained_digits, reference):
+    """trtexec's modes: several streams in flight (and CUDA graphs through cuda-python) give
+    the serial loop's outputs, every output, and at least its throughput."""
+    images = trained_digits.preprocess(trained_digits.test_images[:16])
+    with TensorRTRunner(engines["fp32"].path, streams=2) as runner:
+        serial = measure_latency(runner, images, warmup=5, iterations=30, max_seconds=1.0)
+        for mode in runner.latency_modes:
+            if mode == "cuda-graph" and not runner._cuda.supports_graphs:
+                continue  # pycuda: no stream capture
+            figure = runner.time_mode(mode, {"input": images}, None, 5, 30, 1.0)
+            assert figure["iterations"] >= 10 and figure["streams"] == 2
+            assert figure["cuda_graph"] == (mode == "cuda-graph")
+            assert figure["compute_ms"]["p50_ms"] <= figure["p50_ms"]
+            assert figure["enqueue_ms"]["p50_ms"] > 0
+            for name in ("logits", "features"):
+                scale = float(np.abs(reference[name][:16]).max())
+                np.testing.assert_allclose(
+                    runner.mode_outputs[name], reference[name][:16], rtol=1e-3, atol=1e-3 * scale
+                )
+            assert figure["throughput_ips"] >= 0.8 * serial["throughput_ips"], mode
 
 
 @pytest.mark.slow

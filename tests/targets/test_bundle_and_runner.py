@@ -89,6 +89,8 @@ def test_runner_outputs_match_pytorch_and_record_latency(tiny_artifact, tmp_path
             <= stats["max_ms"]
         )
         assert stats["throughput_ips"] == pytest.approx(int(batch) * 1e3 / stats["p50_ms"])
+        # every figure says how it was measured; ONNX Runtime has no other timing mode
+        assert stats["mode"].startswith("serial (application latency)") and "modes" not in stats
         # the load when it was timed sits beside the figure (Linux has it)
         assert (
             len(stats["load_average"]["before"]) == 3 and len(stats["load_average"]["after"]) == 3
