@@ -237,25 +237,37 @@ def cmd_corrupt(args: argparse.Namespace) -> int:
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    from edgeprune.targets.profile import shipped_profiles
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.targets.profile import load_target, shipped_profiles
 
     for profile in shipped_profiles().values():
-        peak = profile.peak.for_precision(profile.runtime.precision)
-        peak_text = f"{peak:g} T {profile.runtime.precision}" if peak else "measured at run time"
-        bandwidth = (
-            f"{profile.memory.bandwidth_gbps:g} GB/s"
-            if profile.memory.bandwidth_gbps
-            else "measured"
-        )
-        aliases = f" (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
-        print(f"{profile.name}{aliases}")
-        print(f"    {profile.description}")
-        print(
-            f"    peak {peak_text}, memory {bandwidth}, DLA {profile.features.dla_cores}, "
-            f"2:4 sparsity {'yes' if profile.features.sparsity_2_4 else 'no'}, channel multiple "
-            f"{profile.features.channel_multiple}, runtime {profile.runtime.default} {profile.runtime.precision}"
-        )
+        _print_profile(profile)
+    try:  # this machine's GPU, read from the device
+        local = load_target("local-gpu")
+        print(f"local-gpu: this machine's GPU, as {local.name}")
+        if local.name == "local-gpu":
+            _print_profile(local, heading=False)
+    except EdgepruneError as exc:
+        print(f"local-gpu: {exc}".replace("--target local-gpu: ", ""))
+    print(f"auto (the default): {load_target('auto').name} here")
     return 0
+
+
+def _print_profile(profile, heading: bool = True) -> None:
+    peak = profile.peak.for_precision(profile.runtime.precision)
+    peak_text = f"{peak:g} T {profile.runtime.precision}" if peak else "measured at run time"
+    bandwidth = (
+        f"{profile.memory.bandwidth_gbps:g} GB/s" if profile.memory.bandwidth_gbps else "measured"
+    )
+    aliases = f" (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
+    if heading:
+        print(f"{profile.name}{aliases}")
+    print(f"    {profile.description}")
+    print(
+        f"    peak {peak_text}, memory {bandwidth}, DLA {profile.features.dla_cores}, "
+        f"2:4 sparsity {'yes' if profile.features.sparsity_2_4 else 'no'}, channel multiple "
+        f"{profile.features.channel_multiple}, runtime {profile.runtime.default} {profile.runtime.precision}"
+    )
 
 
 def cmd_methods(args: argparse.Namespace) -> int:

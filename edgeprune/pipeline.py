@@ -236,6 +236,7 @@ class Plan:
     dataset: ImageDataset
     spec: ModelSpec
     corruptions: CorruptionSource
+    runtime_note: str | None = None  # why --runtime auto passed over a runtime installed here
 
     @property
     def round_to(self) -> int:
@@ -247,7 +248,8 @@ def resolve(config: RunConfig, progress: Progress) -> Plan:
     every mistake that can be found before the run directory exists is found here."""
     target = load_target(config.device.target)
     task = TASKS.get(config.data.task)
-    variants, runtime = plan_variants(config.export.precisions, config.export.runtime, target)
+    planned = plan_variants(config.export.precisions, config.export.runtime, target)
+    variants, runtime = planned.variants, planned.runtime
     device = config.device.device or None
     devices = pool_devices(device, target)  # one, or a pool of several
     DevicePool(devices)  # a device named twice fails here
@@ -288,7 +290,9 @@ def resolve(config: RunConfig, progress: Progress) -> Plan:
         channel_multiple(config, target),
         target.features.sparsity_2_4,
     )
-    return Plan(config, target, task, variants, runtime, device, dataset, spec, source)
+    return Plan(
+        config, target, task, variants, runtime, device, dataset, spec, source, planned.note
+    )
 
 
 def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -> Workspace:
@@ -317,6 +321,8 @@ def prepare(config: RunConfig, progress: Progress, held: contextlib.ExitStack) -
         f"target {target.name}; data {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes"
     )
+    if plan.runtime_note:
+        progress(f"note: {plan.runtime_note}")
     if plan.variants:
         progress(
             f"precision variants: {', '.join(v.suffix for v in plan.variants)} ({plan.runtime})"
@@ -487,6 +493,7 @@ def _variant_inputs(ws: Workspace, base: Entry) -> VariantInputs:
         target=ws.target,
         calibration_method=ws.config.export.calibration_method,
         sparse_weights=base.kind == "semi-structured" and ws.target.features.sparsity_2_4,
+        torch_mode=ws.config.export.torch_mode,
     )
 
 

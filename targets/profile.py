@@ -28,6 +28,8 @@ class GpuSpec:
     cuda_cores: int = 0
     tensor_cores: int = 0
     max_clock_mhz: float = 0.0
+    multiprocessors: int = 0
+    device_name: str = ""  # the CUDA device name, in a profile of a GPU edgeprune can run on
 
 
 @dataclass(frozen=True)
@@ -296,17 +298,28 @@ def shipped_profiles() -> dict[str, TargetProfile]:
     return profiles
 
 
+AUTO = "auto"
+
+
 def load_target(name_or_path: str) -> TargetProfile:
-    """A shipped profile by name or alias, or a user's TOML file by path."""
+    """A shipped profile by name or alias, a user's TOML file by path, ``local-gpu`` (this
+    machine's GPU, ``edgeprune.targets.local_gpu``) or ``auto``: the local GPU where one is
+    usable and a runtime here runs on it, else ``host-cpu``."""
+    from edgeprune.targets import local_gpu
+
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         return load_profile_file(name_or_path)
     profiles = shipped_profiles()
+    if name_or_path == local_gpu.LOCAL_GPU:
+        return local_gpu.local_gpu_target(profiles)
+    if name_or_path == AUTO:
+        return local_gpu.auto_target(profiles)
     lookup = {alias: p for p in profiles.values() for alias in (p.name, *p.aliases)}
     if name_or_path in lookup:
         return lookup[name_or_path]
-    close = difflib.get_close_matches(name_or_path, lookup, n=1)
+    close = difflib.get_close_matches(name_or_path, [*lookup, local_gpu.LOCAL_GPU, AUTO], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise EdgepruneError(
-        f"unknown target {name_or_path!r}{hint}; known: {', '.join(sorted(profiles))} "
-        "(or pass the path of your own .toml profile)"
+        f"unknown target {name_or_path!r}{hint}; known: {', '.join(sorted(profiles))}, "
+        f"{local_gpu.LOCAL_GPU}, {AUTO} (or pass the path of your own .toml profile)"
     )

@@ -9,7 +9,7 @@ artifact files it runs (``edgeprune evaluate --runtime auto``), which precision 
 builds and how (``edgeprune.measure.artifacts``), how a variant is named and run, whether
 ``--runtime auto`` prefers it, and whether its artifacts run only where they were built.
 
-Adding a runtime (TFLite, a PyTorch runner, ...) is one runner module under ``runners/`` and
+Adding a runtime (TFLite, ...) is one runner module under ``runners/`` and
 one ``RUNTIMES.register`` call here, plus its builder if its artifact is not the ONNX file.
 
 Torch-free and Python 3.8-compatible: this module runs on the device.
@@ -42,6 +42,7 @@ class BuildRequest:
     calibration_images: Any = None  # uint8 NHWC training images (implicit INT8 calibration)
     preprocess: Any = None  # the eval bundle's Preprocess for them
     sparse_weights: bool = False  # 2:4 sparse kernels allowed (the target benefits)
+    torch_mode: str = "eager"  # PyTorch: eager, compile or cuda-graph
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class Runtime:
     preferred: bool = False  # ``--runtime auto`` picks it where it is installed
     builds_target_precision: bool = False  # ``--precisions auto``: the target's precision
     runs_where_built: bool = False  # its artifacts run only on the machine that built them
+    needs_gpu: bool = False  # ``--runtime auto`` picks it only for a target whose GPU is here
+    # precisions it runs only on the target's GPU (on a CPU they are emulated, not measured)
+    gpu_precisions: tuple[str, ...] = ()
 
     def available(self) -> bool:
         """Whether this machine has the runtime's package (without importing it)."""
@@ -133,16 +137,28 @@ RUNTIMES.register(
         preferred=True,
         builds_target_precision=True,
         runs_where_built=True,  # an engine holds kernels chosen for the GPU that built it
+        needs_gpu=True,
     ),
 )
-
-
-def auto_runtime() -> Runtime:
-    """``--runtime auto``: a preferred runtime installed here (TensorRT), else ONNX Runtime."""
-    for name in RUNTIMES.names():
-        if RUNTIMES.get(name).preferred and RUNTIMES.get(name).importable():
-            return RUNTIMES.get(name)
-    return RUNTIMES.get("onnxruntime")
+RUNTIMES.register(
+    "pytorch",
+    Runtime(
+        name="pytorch",
+        display="PyTorch",
+        runner="edgeprune.targets.runners.pytorch_runner:PyTorchRunner",
+        import_name="torch",
+        install="pip install torch (on a Jetson: NVIDIA's PyTorch wheel for your JetPack)",
+        suffixes=(".pt2",),
+        variant_precisions=("fp32", "fp16"),
+        variant_prefix="pt-",
+        gpu_precisions=("fp16",),
+        job_settings=("threads",),
+        # a torch.export program of the entry's model file; its record holds the runner's
+        # device (CUDA where the target's GPU is this machine's), precision and mode
+        builder="edgeprune.export.torch_program:program_for_variant",
+        builds_target_precision=True,
+    ),
+)
 
 
 def runtime_for_artifact(path: str) -> Runtime:

@@ -97,7 +97,7 @@ def test_what_decides_a_baseline_is_derived_from_the_options():
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"runtime": "tflite"}, "runtime must be auto, onnxruntime or tensorrt, got 'tflite'"),
+        ({"runtime": "tflite"}, "runtime must be auto, onnxruntime, pytorch or tensorrt, got 'tflite'"),
         ({"select-by": "best"}, "select-by must be constraints or pe"),
         ({"objective": "speed"}, "objective must be compression, latency or accuracy"),
         ({"task": "detection"}, "task must be classification"),
@@ -120,7 +120,8 @@ def test_help_shows_choices_and_defaults_from_the_options(capsys):
         main(["compress", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert (
-        "runtime of the variants (auto: TensorRT when importable here) (auto | onnxruntime | tensorrt)"
+        "runtime of the variants (auto: the target's where it runs here: TensorRT or PyTorch on "
+        "this machine's GPU, ONNX Runtime otherwise) (auto | onnxruntime | pytorch | tensorrt)"
         in text
     )
     assert "--latency-batch BATCH throughput batch size timed besides batch 1 (default: 64)" in text

@@ -20,6 +20,7 @@ _SCHEDULES = owned_by("edgeprune.train:SCHEDULES")
 _ALLOCATIONS = owned_by("edgeprune.prune.structured:ALLOCATIONS")
 _CLEANUP_TOOLS = owned_by("edgeprune.export.onnx_export:CLEANUP_TOOLS")
 _RUNTIMES = owned_by("edgeprune.targets.runtimes:RUNTIMES", "auto")
+_TORCH_MODES = owned_by("edgeprune.targets.runners.pytorch_runner:MODES")
 _CALIBRATION_METHODS = owned_by("edgeprune.export.quantize:METHODS")
 _PRECISIONS = owned_by("edgeprune.targets.precision:PRECISIONS", "")  # "": the target's
 _EXPLAIN_TARGETS = owned_by("edgeprune.explain.consistency:TARGETS")
@@ -190,8 +191,16 @@ class ExportConfig:
     )
     runtime: str = option(
         "auto",
-        "runtime of the variants (auto: TensorRT when importable here)",
+        "runtime of the variants (auto: the target's where it runs here: TensorRT or PyTorch "
+        "on this machine's GPU, ONNX Runtime otherwise)",
         choices=_RUNTIMES,
+    )
+    torch_mode: str = option(
+        "eager",
+        "how the PyTorch runtime runs its variants: eager, compile (torch.compile) or "
+        "cuda-graph (CUDA only)",
+        result=True,
+        choices=_TORCH_MODES,
     )
     calibration_images: int = option(512, "INT8: training images used for calibration", result=True)
     calibration_method: str = option(
@@ -337,7 +346,9 @@ class SweepConfig:
 @dataclass(frozen=True)
 class DeviceConfig:
     target: str = option(
-        "host-cpu", "device profile name or path to a .toml profile (edgeprune targets)"
+        "auto",
+        "device profile name or path to a .toml profile (edgeprune targets); local-gpu: this "
+        "machine's GPU; auto: that GPU where a runtime here runs on it, else host-cpu",
     )
     device: str = option(
         "",

@@ -22,13 +22,9 @@ from edgeprune.errors import EdgepruneError, first_line
 from edgeprune.files import read_json, write_json, write_npz
 from edgeprune.registry import import_object
 from edgeprune.rundir import EntryLayout, variant_name
+from edgeprune.targets import local_gpu
 from edgeprune.targets.profile import TargetProfile
-from edgeprune.targets.runtimes import (
-    RUNTIMES,
-    BuildRequest,
-    auto_runtime,
-    runtime_for_artifact,
-)
+from edgeprune.targets.runtimes import RUNTIMES, BuildRequest, Runtime, runtime_for_artifact
 
 
 @dataclass(frozen=True)
@@ -80,37 +76,86 @@ class Variant:
         return variant_name(base, self.suffix)
 
 
-def plan_variants(
-    precisions: str, runtime: str, target: TargetProfile
-) -> tuple[list[Variant], str]:
+def auto_runtime(target: TargetProfile) -> tuple[Runtime, str | None]:
+    """``--runtime auto`` for ``target``: its profile's runtime where it runs here, else ONNX
+    Runtime; with a note when a runtime installed here was passed over, and why.
+
+    A GPU runtime (TensorRT) is chosen only for a target whose GPU is this machine's
+    (``local-gpu``, or a Jetson profile on that Jetson): an engine runs only on the GPU that
+    built it, so building one anywhere else measures nothing about the target.
+    """
+    wanted = RUNTIMES.get(target.runtime.default)
+    if wanted.importable() and (not wanted.needs_gpu or local_gpu.runs_here(target)):
+        chosen = wanted
+    else:
+        chosen = RUNTIMES.get("onnxruntime")
+    preferred = [n for n in RUNTIMES.names() if RUNTIMES.get(n).preferred]
+    passed = [
+        n for n in dict.fromkeys([*preferred, wanted.name])
+        if n != chosen.name and RUNTIMES.get(n).importable()
+    ]  # fmt: skip
+    if not passed:
+        return chosen, None
+    if target.is_host:
+        why = f"target {target.name} has no GPU (--target local-gpu measures this machine's GPU)"
+    else:
+        why = f"target {target.name}'s GPU is not this machine's: build its engines on the device"
+    display = RUNTIMES.get(passed[0]).display
+    return chosen, f"{display} is installed here, but {why}; variants run on {chosen.display}"
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    variants: list[Variant]
+    runtime: str  # the RUNTIMES name they run on
+    note: str | None = None  # why ``--runtime auto`` passed over a runtime installed here
+
+
+def plan_variants(precisions: str, runtime: str, target: TargetProfile) -> VariantPlan:
     """The variants to build besides the FP32 ONNX entries, and the runtime they run on.
 
-    ``precisions``: ``auto`` (the target's precision on a runtime that builds it, TensorRT;
-    none on ONNX Runtime) or a comma-separated list. ``runtime``: ``auto`` (a preferred
-    runtime installed here, TensorRT, else ONNX Runtime) or a runtime's name; each runtime
-    says which precisions it builds.
+    ``precisions``: ``auto`` (the target's precision on a runtime that builds it, TensorRT
+    or PyTorch; none on ONNX Runtime) or a comma-separated list. ``runtime``: ``auto`` (the
+    target's runtime where it runs here, else ONNX Runtime: ``auto_runtime``) or a
+    runtime's name; each runtime says which precisions it builds.
     """
-    chosen = auto_runtime() if runtime == "auto" else RUNTIMES.get(runtime)
+    note = None
+    if runtime == "auto":
+        chosen, note = auto_runtime(target)
+    else:
+        chosen = RUNTIMES.get(runtime)
     if not chosen.importable():
         raise EdgepruneError(
             f"--runtime {chosen.name}: {chosen.display} is not importable here ({chosen.install})"
         )
+    on_cpu = bool(chosen.gpu_precisions) and not local_gpu.runs_here(target)  # PyTorch off the GPU
     if precisions == "auto":
         wanted = [target.runtime.precision] if chosen.builds_target_precision else []
+        if on_cpu:  # the runtime runs on this CPU: what the CPU runs natively
+            wanted = ["fp32" if p in chosen.gpu_precisions else p for p in wanted]
     else:
         wanted = [p.strip() for p in precisions.split(",") if p.strip()]
+    slow = [p for p in wanted if on_cpu and p in chosen.gpu_precisions]
+    if slow:
+        raise EdgepruneError(
+            f"{chosen.display} {slow[0]} variants run on a GPU, and target {target.name}'s GPU is "
+            f"not this machine's: on the CPU {slow[0]} is emulated, tens of times slower than fp32"
+        )
     if chosen.name == runtime_for_artifact(".onnx").name:
         wanted = [p for p in wanted if p != "fp32"]  # the FP32 ONNX entries already are that
     unsupported = [p for p in wanted if p not in chosen.variant_precisions]
     if unsupported:
         able = [n for n in RUNTIMES.names() if unsupported[0] in RUNTIMES.get(n).variant_precisions]
+        here = [n for n in able if RUNTIMES.get(n).importable()]
+        needs = f"{unsupported[0]} needs {' or '.join(RUNTIMES.get(n).display for n in able)}"
+        if here:
+            raise EdgepruneError(f"{needs}: --runtime {here[0]}")
         raise EdgepruneError(
-            f"{unsupported[0]} needs {' or '.join(RUNTIMES.get(n).display for n in able)}: run on a "
-            f"machine with it (--runtime {able[0]})"
+            f"{needs}: run on a machine with it (--runtime {able[0]})"
             if able
             else f"no runtime builds {unsupported[0]} variants"
         )
-    return [Variant(chosen.name, p) for p in dict.fromkeys(wanted)], chosen.name
+    return VariantPlan([Variant(chosen.name, p) for p in dict.fromkeys(wanted)], chosen.name, note)
 
 
 @dataclass(frozen=True)
@@ -122,6 +167,7 @@ class VariantInputs:
     target: TargetProfile
     calibration_method: str = "minmax"
     sparse_weights: bool = False  # TensorRT: allow 2:4 sparse kernels (the target benefits)
+    torch_mode: str = "eager"  # PyTorch: how its runner calls the program
 
 
 def built_sparse(info: dict) -> bool | None:
@@ -143,6 +189,13 @@ def build_variant(
             raise EdgepruneError(f"{layout.folder} has no {variant.suffix} artifact to reuse")
         _build(base, layout, variant, inputs)
     info = read_json(layout.variant_info)
+    built_options = info.get("runner_options", {})  # what its builder chose for the target
+    mode = built_options.get("mode")
+    if inputs is not None and mode is not None and mode != inputs.torch_mode:
+        raise EdgepruneError(
+            f"{layout.folder.name} was measured with --torch-mode {mode}; rerun with it, or "
+            f"delete that folder to measure {inputs.torch_mode}"
+        )
     runtime = RUNTIMES.get(variant.runtime)
     source = layout.onnx if variant.precision == "int8" else base.onnx  # QDQ, or the FP32 export
     request = None
@@ -155,7 +208,8 @@ def build_variant(
         info,
         graph=base.onnx,
         estimate_precision=variant.precision,
-        runner_options=runtime.variant_options.get(variant.precision, ()),
+        runner_options=runtime.variant_options.get(variant.precision, ())
+        + tuple((k, str(v)) for k, v in built_options.items()),
         latency_note=runtime.variant_notes.get(variant.precision),
         source_onnx=source,
         build_request=request,
@@ -174,6 +228,7 @@ def _request(
         calibration_images=inputs.calibration_images,
         preprocess=inputs.preprocess,
         sparse_weights=inputs.sparse_weights,
+        torch_mode=inputs.torch_mode,
     )
 
 

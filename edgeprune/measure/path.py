@@ -37,8 +37,12 @@ def measured_on(record: dict) -> str:
 
 
 def measured_where(record: dict) -> str:
-    """``device`` when the runner ran on a device (over SSH, or here on a Jetson), else ``host``."""
-    on_device = record.get("where") == "remote" or "jetson" in record.get("environment", {})
+    """``device`` when the runner ran on a device: over SSH, here on a Jetson, or on this
+    machine's GPU (its runner says so: a runtime runs on a GPU only for a target whose GPU
+    is here, ``measure.artifacts.auto_runtime`` and the PyTorch builder), else ``host``."""
+    environment = record.get("environment", {})
+    on_gpu = "gpu" in environment.get("runtime", {})
+    on_device = record.get("where") == "remote" or "jetson" in environment or on_gpu
     return "device" if on_device else "host"
 
 

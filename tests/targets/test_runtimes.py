@@ -8,16 +8,17 @@ import pytest
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.measure import Variant, plan_variants
+from edgeprune.measure.artifacts import VariantPlan, auto_runtime
 from edgeprune.targets.profile import load_target
 from edgeprune.targets.run import DeviceJob
 from edgeprune.targets.runners import create_runner
-from edgeprune.targets.runtimes import RUNTIMES, Runtime, auto_runtime, runtime_for_artifact
+from edgeprune.targets.runtimes import RUNTIMES, Runtime, runtime_for_artifact
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 
 
 def test_the_registry_names_both_runtimes_and_what_each_needs():
-    assert RUNTIMES.names() == ["onnxruntime", "tensorrt"]
+    assert RUNTIMES.names() == ["onnxruntime", "pytorch", "tensorrt"]
     ort, trt = RUNTIMES.get("onnxruntime"), RUNTIMES.get("tensorrt")
     assert ort.import_name == "onnxruntime" and trt.import_name == "tensorrt"
     assert ort.variant_precisions == ("int8",) and trt.variant_precisions == (
@@ -32,7 +33,7 @@ def test_the_registry_names_both_runtimes_and_what_each_needs():
 
 def test_unknown_runtime_is_one_clear_error_listing_the_known():
     with pytest.raises(
-        EdgepruneError, match="unknown runtime 'tflite'.*known: onnxruntime, tensorrt"
+        EdgepruneError, match="unknown runtime 'tflite'.*known: onnxruntime, pytorch, tensorrt"
     ):
         create_runner("tflite", "model.tflite")
 
@@ -41,7 +42,7 @@ def test_unknown_runtime_is_one_clear_error_listing_the_known():
 def test_a_runtime_that_is_not_installed_says_what_to_install():
     with pytest.raises(EdgepruneError, match="TensorRT is not installed: pip install 'edgeprune"):
         RUNTIMES.get("tensorrt").create("model.engine")
-    assert auto_runtime().name == "onnxruntime"
+    assert auto_runtime(load_target("jetson-orin-nano")) == (RUNTIMES.get("onnxruntime"), None)
 
 
 def test_artifact_suffixes_pick_the_runtime():
@@ -68,11 +69,45 @@ def test_job_settings_reach_only_the_runtimes_that_take_them():
 
 def test_plan_variants_asks_the_runtime():
     target = load_target("jetson-orin-nano")
-    assert plan_variants("auto", "onnxruntime", target) == ([], "onnxruntime")
-    variants, runtime = plan_variants("int8,fp32", "onnxruntime", target)
-    assert variants == [Variant("onnxruntime", "int8")] and runtime == "onnxruntime"
-    with pytest.raises(EdgepruneError, match="fp16 needs TensorRT: run on a machine with it"):
+    assert plan_variants("auto", "onnxruntime", target) == VariantPlan([], "onnxruntime")
+    planned = plan_variants("int8,fp32", "onnxruntime", target)
+    assert planned.variants == [Variant("onnxruntime", "int8")]
+    assert planned.runtime == "onnxruntime"
+    with pytest.raises(EdgepruneError, match="fp16 needs PyTorch or TensorRT: --runtime pytorch"):
         plan_variants("fp16", "onnxruntime", target)
+    # PyTorch runs on this CPU, not on the Orin's GPU: FP32, what a CPU runs natively
+    assert plan_variants("auto", "pytorch", target) == VariantPlan(
+        [Variant("pytorch", "fp32")], "pytorch"
+    )
+    with pytest.raises(EdgepruneError, match="PyTorch fp16 variants run on a GPU.*emulated"):
+        plan_variants("fp16", "pytorch", target)
+    assert Variant("pytorch", "fp16").name("baseline") == "baseline@pt-fp16"
+
+
+@pytest.fixture
+def tensorrt_importable(monkeypatch):
+    """TensorRT imports here (a wheel on a machine whose GPU may or may not be usable)."""
+    real = Runtime.importable
+    monkeypatch.setattr(Runtime, "importable", lambda self: self.name == "tensorrt" or real(self))
+
+
+def test_auto_never_picks_tensorrt_for_a_cpu_target(tensorrt_importable, monkeypatch):
+    # Bug: --runtime auto chose TensorRT wherever it imported, so the default run (target
+    # host-cpu) planned an FP32 engine that build_engine then refused ("has no GPU").
+    planned = plan_variants("auto", "auto", load_target("host-cpu"))
+    assert planned.runtime == "onnxruntime" and planned.variants == []
+    assert "TensorRT is installed here, but target host-cpu has no GPU" in planned.note
+    assert "--target local-gpu" in planned.note
+
+
+def test_auto_picks_tensorrt_only_for_a_target_whose_gpu_is_here(tensorrt_importable, monkeypatch):
+    orin = load_target("jetson-orin-nano")
+    monkeypatch.setattr("edgeprune.targets.local_gpu.runs_here", lambda target: False)
+    planned = plan_variants("auto", "auto", orin)  # e.g. on a workstation with an RTX GPU
+    assert planned.runtime == "onnxruntime" and "build its engines on the device" in planned.note
+    monkeypatch.setattr("edgeprune.targets.local_gpu.runs_here", lambda target: True)
+    planned = plan_variants("auto", "auto", orin)  # on the Orin Nano itself
+    assert planned == VariantPlan([Variant("tensorrt", "fp16")], "tensorrt")
 
 
 def test_a_new_runtime_is_one_entry(tmp_path, monkeypatch):
