@@ -86,3 +86,25 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_second():
     assert demo.endswith("edgeprune compress --target jetson-orin-nano")
     assert tests.endswith("python -m pytest")
     assert tests in (root / ".ci" / "run").read_text()  # CI runs the README's command verbatim
+
+
+def test_tensorrt_extras_pin_one_cuda_major_each():
+    """``tensorrt>=8.6,<11`` with an unpinned cuda-python resolved to TensorRT 10.16 for CUDA 13
+    and cuda-python 13.4, which refuse every driver below R580: each extra now holds one CUDA
+    major, TensorRT and cuda-python alike."""
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert "tensorrt" not in extras
+    for major in (12, 13):
+        requirements = {
+            r.name: r.specifier for r in map(Requirement, extras[f"tensorrt-cu{major}"])
+        }
+        assert set(requirements) == {f"tensorrt-cu{major}", "cuda-python"}
+        cuda = requirements["cuda-python"]
+        assert f"{major}.9.0" in cuda and f"{major + 1}.0.0" not in cuda
+        assert f"{major - 1}.8.0" not in cuda
+        tensorrt = requirements[f"tensorrt-cu{major}"]
+        assert "10.16.1.11" in tensorrt and "11.0.0.114" not in tensorrt  # the audited API: 10.x

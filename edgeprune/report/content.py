@@ -91,13 +91,14 @@ def latency_section(results) -> Section:
     rows = []
     for e in results.entries:
         for b in e.latency.batch_sizes:
-            s = e.latency.at(b)
-            load = (s.load_average or {}).get("before")
-            rows.append([e.name, str(b), str(s.warmup), str(s.iterations), f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}",
-                         f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.p99_ms / s.p50_ms:.1f}" + (" busy" if s.busy else ""),
-                         f"{s.mean_ms:.3f}", f"{s.throughput_ips:.0f}", "-" if not load else f"{load[0]:.2f}",
-                         f"{e.memory.peak_rss_bytes / 2**20:.0f}"])  # fmt: skip
-    headers = ["entry", "batch", "warm-up", "iterations", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+            serial = e.latency.at(b)
+            for mode, s in [("serial", serial), *serial.modes.items()]:
+                load = (serial.load_average or {}).get("before")
+                rows.append([e.name, str(b), mode, str(s.warmup), str(s.iterations), f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}",
+                             f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.p99_ms / s.p50_ms:.1f}" + (" busy" if s.busy else ""),
+                             f"{s.mean_ms:.3f}", f"{s.throughput_ips:.0f}", "-" if not load else f"{load[0]:.2f}",
+                             f"{e.memory.peak_rss_bytes / 2**20:.0f}"])  # fmt: skip
+    headers = ["entry", "batch", "mode", "warm-up", "iterations", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
                "p99 / p50", "mean ms", "img/s", "load (1 min)", "peak RSS MB"]  # fmt: skip
     runtime = env.get("runtime", {})
     policy = env.get("cpu_frequency_policy") or {}
@@ -110,8 +111,11 @@ def latency_section(results) -> Section:
     blocks: list = [
         f"{runtime.get('runtime', '?')} {runtime.get('version', '?')} on {env.get('cpu', '?')} "
         f"({env.get('logical_cpus', '?')} logical CPUs; CPU frequency governor "
-        f"{policy.get('governor', 'not exposed by this system')}), in a runner process without torch. "
-        "Load is the 1-minute load average when each figure was timed.",
+        f"{policy.get('governor', 'not exposed by this system')}), in a runner process of its own. "
+        "Load is the 1-minute load average when each figure was timed. Mode serial is the "
+        "application latency: one inference at a time, copies included, waited for before the "
+        "next; enqueue-ahead (several streams in flight) and cuda-graph are trtexec's "
+        "throughput modes, where a runtime has them.",
         Table(headers, rows),
     ]
     if busy:

@@ -73,6 +73,17 @@ class LatencyStats:
     def load_average(self) -> dict | None:
         return self.details.get("load_average")
 
+    @property
+    def modes(self) -> dict[str, LatencyStats]:
+        """The same batch timed in a runtime's throughput modes (TensorRT's enqueue-ahead and
+        CUDA graph, as trtexec times), beside this serial figure; a mode this machine could
+        not run is left out (its reason stays in ``details``)."""
+        return {
+            mode: LatencyStats.from_dict(figure)
+            for mode, figure in self.details.get("modes", {}).items()
+            if "unsupported" not in figure
+        }
+
     @classmethod
     def from_dict(cls, data: dict) -> LatencyStats:
         return with_details(cls, data)

@@ -281,8 +281,28 @@ def test_a_latency_timed_on_a_busy_machine_is_marked_where_it_is_shown(v1):
     section = latency_section(results)
     table = section.blocks[1]
     cells = next(r for r in table.rows if r[0] == entry.name and r[1] == "1")
-    assert cells[8] == "127.3 busy" and cells[11] == "3.90"
+    assert cells[2] == "serial" and cells[9] == "127.3 busy" and cells[12] == "3.90"
     assert f"{entry.name} b1" in section.blocks[-1] and "busy machine" in section.blocks[-1]
+
+
+def test_each_latency_figure_says_which_timing_mode_produced_it(v1):
+    """TensorRT's enqueue-ahead / CUDA-graph figures sit beside the serial (application)
+    latency, each on a row naming its mode; a mode this machine could not run is left out."""
+    import dataclasses
+
+    from edgeprune.report.content import latency_section
+
+    results = load_results(v1, TASKS)
+    entry = results.candidates[0]
+    serial = entry.latency.at(1)
+    ahead = {**serial.to_dict(), "p50_ms": 0.031, "throughput_ips": 30000.0, "streams": 2}
+    modes = {"enqueue-ahead": ahead, "cuda-graph": {"mode": "cuda-graph", "unsupported": "pycuda"}}
+    entry.latency.batches[1] = dataclasses.replace(serial, details={**serial.details, "modes": modes})
+    assert list(entry.latency.at(1).modes) == ["enqueue-ahead"]
+    assert entry.latency.at(1).modes["enqueue-ahead"].details["streams"] == 2
+    rows = [r for r in latency_section(results).blocks[1].rows if r[0] == entry.name and r[1] == "1"]
+    assert [r[2] for r in rows] == ["serial", "enqueue-ahead"]
+    assert rows[1][5] == "0.031" and rows[1][11] == "30000"
 
 
 def read_decision_free(results):
