@@ -296,7 +296,7 @@ def declared_output_shapes(artifact: Artifact) -> dict[str, tuple]:
 
 def _precision(artifact: Path) -> str:
     """What the artifact runs at: an ONNX graph is INT8 when it holds Q/DQ nodes, else FP32;
-    an engine says so in its build record (``--precision`` only sets the estimate's)."""
+    a PyTorch program FP32; an engine says so in its build record (``--precision`` only sets the estimate's)."""
     if artifact.suffix.lower() == ".onnx":
         import onnx
 
@@ -307,6 +307,8 @@ def _precision(artifact: Path) -> str:
                 f"{artifact} is not a readable ONNX file: {first_line(exc)}"
             ) from None
         return "int8" if any(n.op_type == "QuantizeLinear" for n in graph.node) else "fp32"
+    if artifact.suffix.lower() == ".pt2":  # a program runs at the PyTorch runner's default
+        return "fp32"
     from edgeprune.targets.runners.tensorrt_runner import read_sidecar
 
     return (read_sidecar(artifact) or {}).get("precision", "unknown")

@@ -140,3 +140,10 @@ def test_a_figure_timed_on_this_machines_gpu_was_measured_on_the_target():
     on_gpu = {"environment": {"runtime": {"runtime": "pytorch", "gpu": {"name": "NVIDIA L4"}}}}
     on_cpu = {"environment": {"runtime": {"runtime": "pytorch", "device": "cpu"}}}
     assert measured_where(on_gpu) == "device" and measured_where(on_cpu) == "host"
+
+
+def test_evaluate_takes_a_program_as_the_pytorch_runtimes_fp32_artifact(program):
+    from edgeprune.measure.artifacts import given_artifact
+
+    artifact = given_artifact(program[1])
+    assert (artifact.runtime, artifact.precision, artifact.graph) == ("pytorch", "fp32", None)
