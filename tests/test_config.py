@@ -97,7 +97,10 @@ def test_what_decides_a_baseline_is_derived_from_the_options():
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"runtime": "tflite"}, "runtime must be auto, onnxruntime, pytorch or tensorrt, got 'tflite'"),
+        (
+            {"runtime": "tflite"},
+            "runtime must be auto, onnxruntime, pytorch or tensorrt, got 'tflite'",
+        ),
         ({"select-by": "best"}, "select-by must be constraints or pe"),
         ({"objective": "speed"}, "objective must be compression, latency or accuracy"),
         ({"task": "detection"}, "task must be classification"),

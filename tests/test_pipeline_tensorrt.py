@@ -14,7 +14,8 @@ from edgeprune.runs import read_run
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
-        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')", allow_module_level=True
+        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')",
+        allow_module_level=True,
     )
 
 

@@ -32,7 +32,8 @@ from edgeprune.targets.runners.tensorrt_runner import TensorRTRunner
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
 if importlib.util.find_spec("tensorrt") is None:
     pytest.skip(
-        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')", allow_module_level=True
+        "TensorRT is not installed (pip install 'edgeprune[tensorrt-cu12]' or '[tensorrt-cu13]')",
+        allow_module_level=True,
     )
 
 BATCH = (1, 64, 256)

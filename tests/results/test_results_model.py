@@ -297,10 +297,14 @@ def test_each_latency_figure_says_which_timing_mode_produced_it(v1):
     serial = entry.latency.at(1)
     ahead = {**serial.to_dict(), "p50_ms": 0.031, "throughput_ips": 30000.0, "streams": 2}
     modes = {"enqueue-ahead": ahead, "cuda-graph": {"mode": "cuda-graph", "unsupported": "pycuda"}}
-    entry.latency.batches[1] = dataclasses.replace(serial, details={**serial.details, "modes": modes})
+    entry.latency.batches[1] = dataclasses.replace(
+        serial, details={**serial.details, "modes": modes}
+    )
     assert list(entry.latency.at(1).modes) == ["enqueue-ahead"]
     assert entry.latency.at(1).modes["enqueue-ahead"].details["streams"] == 2
-    rows = [r for r in latency_section(results).blocks[1].rows if r[0] == entry.name and r[1] == "1"]
+    rows = [
+        r for r in latency_section(results).blocks[1].rows if r[0] == entry.name and r[1] == "1"
+    ]
     assert [r[2] for r in rows] == ["serial", "enqueue-ahead"]
     assert rows[1][5] == "0.031" and rows[1][11] == "30000"
 
