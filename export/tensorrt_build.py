@@ -131,6 +131,19 @@ def _set_workspace(trt, config, megabytes: int | None) -> None:
         config.max_workspace_size = megabytes << 20
 
 
+def _share_profile(trt, config, notes: list[str]) -> None:
+    """Let several execution contexts use optimization profile 0 at once, as the runner's
+    enqueue-ahead timing (one context per stream) needs: TensorRT 8.6 allows it only for an
+    engine built with the PROFILE_SHARING_0806 preview feature; 10.x always allows it, and
+    before 8.6 each context in use needs a profile of its own."""
+    if not (8, 6) <= tensorrt_version(trt) < (10, 0):
+        return
+    feature = getattr(getattr(trt, "PreviewFeature", None), "PROFILE_SHARING_0806", None)
+    if feature is not None:
+        config.set_preview_feature(feature, True)
+        notes.append("optimization profile shared by execution contexts (PROFILE_SHARING_0806)")
+
+
 def _has_qdq(trt, network) -> bool:
     kinds = (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
     return any(network.get_layer(i).type in kinds for i in range(network.num_layers))
@@ -395,6 +408,7 @@ def _build(trt, cuda, onnx_path, settings, target, images, preprocess, out_dir) 
     profile, input_shapes = _batch_profiles(builder, network, settings)
     if profile is not None:
         config.add_optimization_profile(profile)
+        _share_profile(trt, config, notes)
     cache = None
     if int8_mode == "implicit":
         cache = _configure_calibration(

@@ -34,7 +34,12 @@ def export_program(model: torch.nn.Module, path: Path, input_shape: tuple[int, i
         module = _WithFeatures(model, dict(model.named_modules())[head.feature_layer]).eval()
         outputs = [LOGITS, FEATURES]
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    meta = {"input": INPUT_NAME, "outputs": outputs, "input_shape": list(input_shape)}
+    meta = {
+        "input": INPUT_NAME,
+        "outputs": outputs,
+        "input_shape": list(input_shape),
+        "torch": torch.__version__,  # the release that wrote it, named if another cannot load it
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -43,7 +48,7 @@ def export_program(model: torch.nn.Module, path: Path, input_shape: tuple[int, i
             raise EdgepruneError(f"torch.export failed: {first_line(exc)}") from None
     with atomic_path(path, suffix=".pt2") as tmp:
         torch.export.save(program, str(tmp), extra_files={METADATA: json.dumps(meta)})
-    return {**meta, "torch": torch.__version__}
+    return meta
 
 
 def program_for_variant(request) -> tuple[Path, dict]:

@@ -9,7 +9,8 @@ per-SM throughput of the architecture (``PER_SM``) x clock; DLA cores from Tenso
 On a Jetson the device is matched to its shipped profile instead (sourced figures, the
 estimator's tuned efficiencies): compute capability, CUDA cores, memory size and GPU clock.
 
-Torch-free where cuda-python or pycuda is installed, and Python 3.8-compatible.
+Host side (the device runner never imports it); torch-free where cuda-python or pycuda
+reads the device.
 """
 
 from __future__ import annotations

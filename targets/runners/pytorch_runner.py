@@ -40,11 +40,31 @@ def read_program(path: Path):
     try:
         program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # a damaged or foreign archive raises many types
+        written = _written_by(path)
+        hint = (
+            f" (written by PyTorch {written}, this is {torch.__version__}: export it where it "
+            "runs, or install that release)"
+            if written and written != torch.__version__
+            else ""
+        )
         raise EdgepruneError(
-            f"{path} is not a loadable torch.export program: {first_line(exc)}"
+            f"{path} is not a loadable torch.export program: {first_line(exc)}{hint}"
         ) from None
     meta = json.loads(extra[METADATA]) if extra[METADATA] else {}
     return program.module(), meta
+
+
+def _written_by(path: Path) -> str | None:
+    """The PyTorch release that exported the program, from its metadata, read without torch
+    (a program from another release may not load: torch.export promises no compatibility)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(f"extra/{METADATA}"))
+            return json.loads(archive.read(name)).get("torch")
+    except (OSError, StopIteration, ValueError, zipfile.BadZipFile):
+        return None
 
 
 class PyTorchRunner(Runner):

@@ -39,6 +39,7 @@ from edgeprune.targets.tensorrt_support import (
     import_tensorrt,
     logged_reason,
     make_logger,
+    tensorrt_version,
 )
 
 OUT_OF_MEMORY = "is the GPU out of memory?"
@@ -195,7 +196,7 @@ class TensorRTRunner(Runner):
         built = read_sidecar(self.artifact) or {}
         _check_built_here(self.artifact, built, trt.__version__, gpu)
         logger = make_logger(trt, self.log_level)
-        self._logger = logger
+        self._logger, self._version = logger, tensorrt_version(trt)
         trt.init_libnvinfer_plugins(logger, "")
         runtime = create_or_explain("a runtime", logger, trt.Runtime, logger)
         engine = runtime.deserialize_cuda_engine(self.artifact.read_bytes())
@@ -233,12 +234,32 @@ class TensorRTRunner(Runner):
 
     def new_context(self, engine=None):
         """Another execution context of the engine (each stream in flight needs its own)."""
-        engine = engine if engine is not None else self._engine
-        return create_or_explain(
+        another = engine is None  # the runner's own context is the first
+        engine = self._engine if another else engine
+        context = create_or_explain(
             "an execution context",
             self._logger,
             engine.create_execution_context,
             hint=OUT_OF_MEMORY,
+        )
+        if another and self._version < (10, 0):
+            if any(t.profile for t in self._tensors if t.is_input):  # a dynamic engine
+                self._share_profile(context)
+        return context
+
+    def _share_profile(self, context) -> None:
+        """Before TensorRT 10 only the first context of a dynamic engine gets optimization
+        profile 0 implicitly; another one must ask for it, which 8.6 grants for engines built
+        with profile sharing (``tensorrt_build``) and earlier releases never do."""
+        ask = getattr(context, "set_optimization_profile_async", None)
+        if ask is not None and ask(0, self._cuda.stream_handle):
+            self._cuda.synchronize()
+            return
+        raise EdgepruneError(
+            f"TensorRT {'.'.join(map(str, self._version))} runs one execution context per "
+            f"optimization profile, and {self.artifact.name} has one: a second context for "
+            "side-by-side streams needs TensorRT 8.6 or later (edgeprune builds 8.6 engines "
+            "with the profile shared) or a static-batch engine"
         )
 
     def _allocate(self) -> None:

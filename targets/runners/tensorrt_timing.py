@@ -169,8 +169,15 @@ def _capture(runner, lanes: list[_Lane], shapes: tuple) -> None:
         cuda.begin_capture(lane.stream)
         try:
             ok = enqueue(lane.context, runner._tensors, lane.devices, cuda.handle(lane.stream))
-        finally:
-            graph = cuda.end_capture(lane.stream)  # a capture left open breaks the stream
+        except BaseException:
+            # a capture left open breaks the stream; ending an invalidated one raises its own
+            # error, which would hide TensorRT's (trtexec's endCaptureOnError does the same)
+            try:
+                cuda.end_capture(lane.stream)
+            except Exception:
+                pass
+            raise
+        graph = cuda.end_capture(lane.stream)
         runner.check_enqueued(ok)
         lane.graph, lane.graph_shapes = graph, shapes
 

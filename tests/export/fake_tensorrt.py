@@ -117,6 +117,10 @@ class BuilderFlag(enum.Enum):
     GPU_FALLBACK = 5
 
 
+class PreviewFeature(enum.Enum):  # 8.5+; PROFILE_SHARING_0806 from 8.6 (configure)
+    PROFILE_SHARING_0806 = 1
+
+
 class MemoryPoolType(enum.Enum):
     WORKSPACE = 1
 
@@ -279,6 +283,11 @@ class _Config:
         self.int8_calibrator = self.calibration_profile = None
         self.default_device_type, self.DLA_core = DeviceType.GPU, -1
         self.max_workspace_size = 0  # TensorRT < 10 (deleted by configure for 10)
+        self.preview: set = set()
+
+    def set_preview_feature(self, feature, enabled: bool) -> None:
+        assert isinstance(feature, PreviewFeature), feature
+        (self.preview.add if enabled else self.preview.discard)(feature)
 
     def set_flag(self, flag) -> None:
         self.flags.add(flag)
@@ -366,6 +375,7 @@ class Builder:
             "flags": sorted(f.name for f in config.flags),
             "dla_core": config.DLA_core if config.default_device_type == DeviceType.DLA else None,
             "calibrated_images": calibrated,
+            "profile_sharing": any(f.name == "PROFILE_SHARING_0806" for f in config.preview),
         }
         return json.dumps(description).encode()
 
@@ -390,7 +400,17 @@ class _Engine:
         return tuple(self.description["inputs"].get(name) or self.description["outputs"][name])
 
     def create_execution_context(self):
-        return _Context(self)
+        """As TensorRT assigns profiles: the first context of a dynamic engine gets profile 0
+        implicitly; before 10 a later one gets none until it asks (set_optimization_profile_
+        async), which 8.6 grants only to engines built with PROFILE_SHARING_0806."""
+        context = _Context(self)
+        self.contexts = getattr(self, "contexts", 0) + 1
+        if self.description["profile"] and self.contexts > 1 and _generation() < (10, 0):
+            context.profile = None
+        return context
+
+    def _shares_profile(self) -> bool:
+        return _generation() >= (10, 0) or bool(self.description.get("profile_sharing"))
 
     # TensorRT 8.5+: named tensors
     num_io_tensors = property(lambda self: len(self.names))
@@ -439,8 +459,22 @@ class _Context:
         }
         self.ran_at: set = set()  # input shapes enqueued at (a capture needs one first)
         self.last: _Op | None = None
+        self.profile: int | None = 0
+
+    def set_optimization_profile_async(self, index, stream) -> bool:
+        if index != 0:
+            _log_error(self.engine.logger, f"optimization profile {index} does not exist")
+            return False
+        if self.profile is None and not self.engine._shares_profile():
+            _log_error(self.engine.logger, "optimization profile 0 is in use by another context")
+            return False
+        self.profile = 0
+        return True
 
     def _set_shape(self, name, shape) -> bool:
+        if self.profile is None:
+            _log_error(self.engine.logger, "the context has no optimization profile")
+            return False
         low, _, high = self.engine.description["profile"][name]
         if len(shape) != len(low) or not all(a <= b <= c for a, b, c in zip(low, shape, high)):
             _log_error(self.engine.logger, f"{name}: shape {tuple(shape)} is outside the profile")
@@ -579,6 +613,11 @@ def configure(version: str) -> None:
             removed[cls] += names
     if generation < (10, 1):
         removed[_Engine].append("device_memory_size_v2")
+    if generation < (8, 5):
+        removed[_Config].append("set_preview_feature")
+        del globals()["PreviewFeature"]
+    elif generation < (8, 6):
+        globals()["PreviewFeature"] = enum.Enum("PreviewFeature", {"FASTER_DYNAMIC_SHAPES_0805": 2})
     if generation < (8, 4):
         removed[_Config].append("set_memory_pool_limit")
         del globals()["MemoryPoolType"]

@@ -14,6 +14,7 @@ from onnx import numpy_helper
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.tensorrt_build import EngineSettings, build_engine, describe_builder
+from edgeprune.targets.latency import measure_modes
 from edgeprune.targets.profile import load_target
 from edgeprune.targets.runners.tensorrt_runner import TensorRTRunner
 
@@ -145,10 +146,37 @@ def test_tensorrt_before_named_tensors_builds_and_runs(
         np.testing.assert_allclose(out["logits"], fake.reference_logits(batch), rtol=1e-5)
         expected = fake.reference_features(batch, (40, 64, 8, 8))
         np.testing.assert_allclose(out["features"], expected, rtol=1e-6)
-        figure = runner.time_mode("enqueue-ahead", {"input": batch[:8]}, None, 2, 12, 1.0)
-        assert figure["iterations"] == 12
-        np.testing.assert_allclose(
-            runner.mode_outputs["logits"], fake.reference_logits(batch[:8]), rtol=1e-5
-        )
+        # Before 8.6 a second context gets no optimization profile: no streams side by side
+        # (TensorRT's rule; the contexts of an 8.6 or 10 engine share profile 0).
+        figures = measure_modes(runner, batch[:8], 2, 12, 1.0)
+        assert "needs TensorRT 8.6 or later" in figures["enqueue-ahead"]["unsupported"]
+        out = runner.infer({"input": batch[:8]})  # the serial figure is still timed
+        np.testing.assert_allclose(out["logits"], fake.reference_logits(batch[:8]), rtol=1e-5)
         with pytest.raises(EdgepruneError, match="does not accept shape"):
             runner.set_input_shape("input", (33, 3, 32, 32))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_tensorrt_86_streams_side_by_side_need_the_shared_profile(
+    make_fake_tensorrt, models, tmp_path, monkeypatch, shared
+):
+    """TensorRT 8.6 gives a second execution context optimization profile 0 only when the
+    engine was built with PROFILE_SHARING_0806 and the context asks for it: enqueue-ahead
+    timing (a context per stream) failed on every dynamic 8.6 engine before."""
+    import edgeprune.export.tensorrt_build as build
+
+    fake = make_fake_tensorrt("8.6.1")
+    if not shared:  # an engine built as before: without the preview feature
+        monkeypatch.setattr(build, "_share_profile", lambda trt, config, notes: None)
+    built = build_engine(models["dynamic"], EngineSettings(precision="fp16"), out_dir=tmp_path)
+    batch = models["bundle"].preprocess(models["images"][:4])
+    with TensorRTRunner(built.path, streams=2) as runner:
+        figures = measure_modes(runner, batch, 2, 12, 1.0)
+    if shared:
+        assert "optimization profile shared" in " ".join(built.record["notes"])
+        assert figures["enqueue-ahead"]["iterations"] == 12
+        np.testing.assert_allclose(
+            runner.mode_outputs["logits"], fake.reference_logits(batch), rtol=1e-5
+        )
+    else:
+        assert "needs TensorRT 8.6 or later" in figures["enqueue-ahead"]["unsupported"]

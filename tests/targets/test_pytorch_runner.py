@@ -147,3 +147,22 @@ def test_evaluate_takes_a_program_as_the_pytorch_runtimes_fp32_artifact(program)
 
     artifact = given_artifact(program[1])
     assert (artifact.runtime, artifact.precision, artifact.graph) == ("pytorch", "fp32", None)
+
+
+def test_a_program_another_pytorch_wrote_is_named_when_it_does_not_load(program, tmp_path):
+    import json
+    import zipfile
+
+    from edgeprune.targets.runners.pytorch_runner import METADATA
+
+    broken = tmp_path / "model.pt2"
+    with zipfile.ZipFile(program[1]) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith(f"extra/{METADATA}"):
+                data = json.dumps({**json.loads(data), "torch": "2.3.0"}).encode()
+            elif item.filename.endswith("archive_version"):
+                data = b"999"  # a layout this PyTorch does not read
+            target.writestr(item, data)
+    with pytest.raises(EdgepruneError, match=r"written by PyTorch 2\.3\.0, this is "):
+        create_runner("pytorch", str(broken)).__enter__()
