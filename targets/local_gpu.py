@@ -187,23 +187,29 @@ def runs_here(target) -> bool:
     return target.kind != "gpu" or target.gpu.device_name == gpu.name
 
 
+def per_sm(gpu: GpuProperties) -> tuple[int, int, int]:
+    """The architecture's dense (FP32, FP16, INT8) rates per SM and clock; a newer minor
+    revision takes the closest known one of its major."""
+    if gpu.capability in PER_SM:
+        return PER_SM[gpu.capability]
+    known = sorted(c for c in PER_SM if c[0] == gpu.capability[0] and c <= gpu.capability)
+    if not known:
+        raise EdgepruneError(
+            f"{gpu.name} (sm {gpu.compute_capability}) is not in edgeprune's architecture "
+            "table: write a profile for it (edgeprune targets shows the format)"
+        )
+    return PER_SM[known[-1]]
+
+
 def _peaks(gpu: GpuProperties) -> dict[str, float]:
-    per_sm = PER_SM.get(gpu.capability)
-    if per_sm is None:  # a newer minor revision: the closest known one of its major
-        known = sorted(c for c in PER_SM if c[0] == gpu.capability[0] and c <= gpu.capability)
-        if not known:
-            raise EdgepruneError(
-                f"{gpu.name} (sm {gpu.compute_capability}) is not in edgeprune's architecture "
-                "table: write a profile for it (edgeprune targets shows the format)"
-            )
-        per_sm = PER_SM[known[-1]]
+    rates = per_sm(gpu)
     if not gpu.clock_mhz:
         raise EdgepruneError(
             f"{gpu.source} does not report {gpu.name}'s clock: pip install cuda-python "
             "(matching your driver's CUDA major) to build its profile"
         )
     scale = gpu.multiprocessors * gpu.clock_mhz * 1e6 / 1e12
-    fp32, fp16, int8 = (v * scale for v in per_sm)
+    fp32, fp16, int8 = (v * scale for v in rates)
     peaks = {"fp32_tflops": round(fp32, 3)}
     if fp16:
         peaks["fp16_tflops"] = round(fp16, 3)
@@ -240,7 +246,7 @@ def profile_data(gpu: GpuProperties, dla: int = 0) -> dict:
             "cuda-python (matching your driver's CUDA major) to build its profile"
         )
     major, minor = gpu.capability
-    cores = gpu.multiprocessors * PER_SM.get(gpu.capability, (256,))[0] // 2
+    cores = gpu.multiprocessors * per_sm(gpu)[0] // 2  # FP32 lanes: 2 FLOP per clock each
     precision = _default_precision(peaks)
     runtime = gpu_runtime_here() or "onnxruntime"
     return {
@@ -298,7 +304,7 @@ def match_jetson(gpu: GpuProperties, profiles: dict) -> object | None:
     differ only there). None when no Jetson profile has its compute capability and cores."""
     if not gpu.integrated or gpu.capability not in JETSON_ARCHITECTURES:
         return None
-    cores = gpu.multiprocessors * PER_SM[gpu.capability][0] // 2
+    cores = gpu.multiprocessors * per_sm(gpu)[0] // 2
     candidates = [
         p
         for p in profiles.values()
