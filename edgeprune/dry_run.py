@@ -49,12 +49,15 @@ def describe(plan: Plan, progress: Progress = silent) -> list[str]:
         if (value := limit.limit_from(config.select)) is not None
     )
     explain = config.explain.explain_images or len(dataset.test)
+    # what --target auto (the default) resolved to on this machine
+    chosen = " (--target auto)" if config.device.target == "auto" else ""
     return [
         "dry run: everything resolved and checked; nothing written, trained or run",
         f"run directory: {where}",
-        f"target: {target.name} ({target.runtime.default} {measure.precision or target.runtime.precision} "
-        f"estimates; channels pruned to multiples of {plan.round_to}); artifacts run by "
-        f"{plan.runtime} {_where(plan)}",
+        f"target: {target.name}{chosen} ({target.runtime.default} "
+        f"{measure.precision or target.runtime.precision} estimates; channels pruned to "
+        f"multiples of {plan.round_to}); artifacts run by {plan.runtime} {_where(plan)}"
+        + (f"; note: {plan.runtime_note}" if plan.runtime_note else ""),
         f"data: {dataset.name}: {len(dataset.train)} train / {len(dataset.val)} val / "
         f"{len(dataset.test)} test, {h}x{w}x{c}, {dataset.num_classes} classes",
         f"model: {model}",

@@ -28,6 +28,16 @@ def tensorrt_without_gpu(monkeypatch):
     return module
 
 
+def test_the_dry_run_says_what_auto_chose_and_why(tmp_path, tensorrt_without_gpu, capsys):
+    assert main(["compress", "--dry-run", "--out", str(tmp_path / "dry")]) == 0
+    target = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("target:")
+    )
+    assert target.startswith("target: host-cpu (--target auto)")
+    assert "artifacts run by onnxruntime" in target
+    assert "note: TensorRT is installed here, but target host-cpu has no GPU" in target
+
+
 def test_default_compress_runs_to_the_end_with_a_note(
     fast_run, tmp_path, tensorrt_without_gpu, capsys
 ):
