@@ -66,7 +66,6 @@ class Runtime:
     preferred: bool = False  # ``--runtime auto`` picks it where it is installed
     builds_target_precision: bool = False  # ``--precisions auto``: the target's precision
     runs_where_built: bool = False  # its artifacts run only on the machine that built them
-    needs_gpu: bool = False  # ``--runtime auto`` picks it only for a target whose GPU is here
     # precisions it runs only on the target's GPU (on a CPU they are emulated, not measured)
     gpu_precisions: tuple[str, ...] = ()
 
@@ -137,7 +136,6 @@ RUNTIMES.register(
         preferred=True,
         builds_target_precision=True,
         runs_where_built=True,  # an engine holds kernels chosen for the GPU that built it
-        needs_gpu=True,
     ),
 )
 RUNTIMES.register(

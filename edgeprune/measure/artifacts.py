@@ -80,12 +80,12 @@ def auto_runtime(target: TargetProfile) -> tuple[Runtime, str | None]:
     """``--runtime auto`` for ``target``: its profile's runtime where it runs here, else ONNX
     Runtime; with a note when a runtime installed here was passed over, and why.
 
-    A GPU runtime (TensorRT) is chosen only for a target whose GPU is this machine's
-    (``local-gpu``, or a Jetson profile on that Jetson): an engine runs only on the GPU that
-    built it, so building one anywhere else measures nothing about the target.
+    A runtime whose artifacts run only where they were built (TensorRT) is chosen only for a
+    target whose GPU is this machine's (``local-gpu``, or a Jetson profile on that Jetson):
+    an engine built anywhere else measures nothing about the target.
     """
     wanted = RUNTIMES.get(target.runtime.default)
-    if wanted.importable() and (not wanted.needs_gpu or local_gpu.runs_here(target)):
+    if wanted.importable() and (not wanted.runs_where_built or local_gpu.runs_here(target)):
         chosen = wanted
     else:
         chosen = RUNTIMES.get("onnxruntime")
